@@ -1,0 +1,146 @@
+"""The data contracts of ARCHITECTURE.md as code: topics, identifiers and table schemas.
+
+Every stage writes exactly these schemas, so a reader (an asset, the app, an auditor's SQL)
+can rely on column names and types without looking at the code that wrote them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+TOPIC_PREFIX = "carbon/v1"
+TOPIC_FILTER = f"{TOPIC_PREFIX}/#"
+STREAMS = ("telemetry", "status", "batch")
+SCHEMA_TELEMETRY = "carbon.telemetry/1"
+FILE_TOPIC_PREFIX = "ingest"
+
+# Identifiers end up in file names, SQL and dashboards: keep them to a safe alphabet.
+IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+
+
+class ContractError(ValueError):
+    """Input that breaks a contract; the message names the field, the value and what was expected."""
+
+    def __init__(self, field: str, value: object, expected: str) -> None:
+        shown = value if isinstance(value, (str, int, float, bool, type(None))) else type(value).__name__
+        if isinstance(shown, str) and len(shown) > 80:
+            shown = shown[:77] + "..."
+        super().__init__(f"{field}: expected {expected}, got {shown!r}")
+        self.field = field
+        self.value = value
+        self.expected = expected
+
+
+def check_identifier(field: str, value: object) -> str:
+    if not isinstance(value, str) or not IDENTIFIER.match(value):
+        raise ContractError(field, value, "an identifier of letters, digits and . _ : - (1-128 chars)")
+    return value
+
+
+@dataclass(frozen=True)
+class Topic:
+    """Where a message came from: ``carbon/v1/{org}/{site}/{device_id}/{stream}``.
+
+    Files and HTTP uploads land under ``ingest/{org}/{name}``; their site and device come
+    from the payload instead (``site`` is then required in the payload's tags).
+    """
+
+    org: str
+    site: str | None
+    device_id: str | None
+    stream: str
+
+    @classmethod
+    def parse(cls, topic: str) -> "Topic":
+        parts = topic.split("/")
+        if parts[0] == FILE_TOPIC_PREFIX and len(parts) == 3:
+            return cls(org=check_identifier("topic.org", parts[1]), site=None, device_id=None, stream="telemetry")
+        if len(parts) != 6 or "/".join(parts[:2]) != TOPIC_PREFIX:
+            raise ContractError("topic", topic, f"{TOPIC_PREFIX}/{{org}}/{{site}}/{{device_id}}/{{stream}}")
+        _, _, org, site, device_id, stream = parts
+        if stream not in STREAMS:
+            raise ContractError("topic.stream", stream, " or ".join(STREAMS))
+        return cls(
+            org=check_identifier("topic.org", org),
+            site=check_identifier("topic.site", site),
+            device_id=check_identifier("topic.device_id", device_id),
+            stream=stream,
+        )
+
+
+def telemetry_topic(org: str, site: str, device_id: str, stream: str = "telemetry") -> str:
+    return f"{TOPIC_PREFIX}/{org}/{site}/{device_id}/{stream}"
+
+
+def file_topic(org: str, name: str) -> str:
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)[:120] or "upload"
+    return f"{FILE_TOPIC_PREFIX}/{org}/{safe}"
+
+
+UTC_US = pa.timestamp("us", tz="UTC")
+
+# landing/: what arrived, byte for byte, and when.
+LANDING_SCHEMA = pa.schema(
+    [
+        pa.field("topic", pa.string(), nullable=False),
+        pa.field("payload", pa.binary(), nullable=False),
+        pa.field("received_at", UTC_US, nullable=False),
+    ]
+)
+
+# bronze/readings: one row per reading and metric, still in the unit it was sent in.
+BRONZE_SCHEMA = pa.schema(
+    [
+        ("landing_file", pa.string()),
+        ("landing_offset", pa.int64()),
+        ("received_at", UTC_US),
+        ("org", pa.string()),
+        ("site", pa.string()),
+        ("device_id", pa.string()),
+        ("source_id", pa.string()),
+        ("event_id", pa.string()),
+        ("ts", UTC_US),
+        ("vertical", pa.string()),
+        ("region", pa.string()),
+        ("metric", pa.string()),
+        ("value", pa.float64()),
+        ("unit", pa.string()),
+        ("tags", pa.string()),
+    ]
+)
+
+# silver/readings: bronze plus the activity and the quantity in its canonical unit.
+SILVER_SCHEMA = pa.schema(
+    list(BRONZE_SCHEMA)
+    + [
+        ("activity", pa.string()),
+        ("quantity", pa.float64()),
+        ("canonical_unit", pa.string()),
+    ]
+)
+
+# quarantine/: what was rejected, why, and the bytes it came from.
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        ("stage", pa.string()),
+        ("landing_file", pa.string()),
+        ("landing_offset", pa.int64()),
+        ("source_id", pa.string()),
+        ("event_id", pa.string()),
+        ("metric", pa.string()),
+        ("reason", pa.string()),
+        ("raw", pa.binary()),
+        ("quarantined_at", UTC_US),
+    ]
+)
+
+# warehouse.emissions: the contract every SQL client relies on (plus lineage extras at the end).
+EMISSIONS_COLUMNS = [
+    "source_id", "event_id", "ts", "org", "site", "scope", "category", "activity",
+    "quantity", "unit", "factor_id", "factor_release", "factor_value", "co2e_kg",
+    "co2_kg", "ch4_kg", "n2o_kg", "biogenic_co2_kg", "landing_file",
+    "landing_offset", "factor_rule", "vertical", "region", "metric",
+]

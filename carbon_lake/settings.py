@@ -1,0 +1,110 @@
+"""One settings object, read from the environment, for every entry point.
+
+The CLI's ``--lake`` and ``--broker`` options, the Dagster resources and the Streamlit app
+all build a :class:`Settings` through :meth:`Settings.from_env`, so that a variable set once
+(``CARBON_LAKE_HOME``) means the same lake everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def _env_number(name: str, default: float, cast: type) -> Any:
+    raw = _env(name, str(default))
+    try:
+        value = cast(raw)
+    except ValueError:
+        raise ValueError(f"{name}: expected a number, got {raw!r}") from None
+    if value <= 0:
+        raise ValueError(f"{name}: expected a positive number, got {raw!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the lake is, which broker to talk to, which factor release to apply."""
+
+    home: Path = Path("lake")
+    broker_url: str = "mqtt://127.0.0.1:1883"
+    mqtt_protocol: str = "5"
+    factors_dir: Path = REPO_ROOT / "emission_factors"
+    factor_release: str | None = None
+    flush_seconds: float = 1.0
+    flush_messages: int = 5000
+    landing_client_id: str = "carbon-lake-landing"
+    microbatch_seconds: int = 10
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> "Settings":
+        """Settings from ``CARBON_LAKE_*`` variables; keyword overrides win when not None."""
+        settings = cls(
+            home=Path(_env("CARBON_LAKE_HOME", "lake")),
+            broker_url=_env("CARBON_LAKE_BROKER", cls.broker_url),
+            mqtt_protocol=_env("CARBON_LAKE_MQTT_PROTOCOL", cls.mqtt_protocol),
+            factors_dir=Path(_env("CARBON_LAKE_FACTORS_DIR", str(cls.factors_dir))),
+            factor_release=os.environ.get("CARBON_LAKE_FACTOR_RELEASE") or None,
+            flush_seconds=_env_number("CARBON_LAKE_FLUSH_SECONDS", cls.flush_seconds, float),
+            flush_messages=_env_number("CARBON_LAKE_FLUSH_MESSAGES", cls.flush_messages, int),
+            landing_client_id=_env("CARBON_LAKE_LANDING_CLIENT_ID", cls.landing_client_id),
+            microbatch_seconds=_env_number(
+                "CARBON_LAKE_MICROBATCH_SECONDS", cls.microbatch_seconds, int
+            ),
+        )
+        settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+        if settings.mqtt_protocol not in ("5", "3.1.1"):
+            raise ValueError(
+                f"CARBON_LAKE_MQTT_PROTOCOL: expected '5' or '3.1.1', got {settings.mqtt_protocol!r}"
+            )
+        return replace(settings, home=Path(settings.home).absolute())
+
+    def to_env(self) -> dict[str, str]:
+        """The variables that make a child process see these same settings."""
+        env = {
+            "CARBON_LAKE_HOME": str(self.home),
+            "CARBON_LAKE_BROKER": self.broker_url,
+            "CARBON_LAKE_MQTT_PROTOCOL": self.mqtt_protocol,
+            "CARBON_LAKE_FACTORS_DIR": str(self.factors_dir),
+            "CARBON_LAKE_FLUSH_SECONDS": str(self.flush_seconds),
+            "CARBON_LAKE_FLUSH_MESSAGES": str(self.flush_messages),
+            "CARBON_LAKE_LANDING_CLIENT_ID": self.landing_client_id,
+            "CARBON_LAKE_MICROBATCH_SECONDS": str(self.microbatch_seconds),
+        }
+        if self.factor_release:
+            env["CARBON_LAKE_FACTOR_RELEASE"] = self.factor_release
+        return env
+
+    # The lake layout, in one place (ARCHITECTURE.md, "Lake layout").
+    @property
+    def landing_dir(self) -> Path:
+        return self.home / "landing"
+
+    @property
+    def bronze_dir(self) -> Path:
+        return self.home / "bronze"
+
+    @property
+    def silver_dir(self) -> Path:
+        return self.home / "silver"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.home / "quarantine"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.home / "warehouse.duckdb"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.home / ".dagster"

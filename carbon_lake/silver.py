@@ -1,0 +1,118 @@
+"""Silver: bronze readings deduplicated, validated with pandera, in canonical units.
+
+Order matters: duplicates are absorbed first (the idempotency key is ``(source_id, event_id)``,
+the first landed copy wins), so a redelivered bad reading is quarantined once, not per copy.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandera.polars as pa
+import polars as pl
+
+from carbon_lake.contracts import BRONZE_SCHEMA, SILVER_SCHEMA, ContractError
+from carbon_lake.units import units_for
+from carbon_lake.vocabulary import load_vocabulary
+
+KEY = ["source_id", "event_id"]
+BRONZE_COLUMNS = [f.name for f in BRONZE_SCHEMA]
+SILVER_COLUMNS = [f.name for f in SILVER_SCHEMA]
+
+
+def _finite(data: pa.PolarsData) -> pl.LazyFrame:
+    return data.lazyframe.select(pl.col(data.key).is_finite())
+
+
+def _sign_allowed(data: pa.PolarsData) -> pl.LazyFrame:
+    return data.lazyframe.select((pl.col("quantity") >= 0) | ~pl.col("non_negative"))
+
+
+# The silver contract beyond types: what a reading must satisfy to be counted.
+READING_CHECKS = pa.DataFrameSchema(
+    {
+        "source_id": pa.Column(str, nullable=False),
+        "event_id": pa.Column(str, nullable=False),
+        "ts": pa.Column(nullable=False),
+        "value": pa.Column(float, checks=pa.Check(_finite, name="is a finite number"), nullable=False),
+        "quantity": pa.Column(float, checks=pa.Check(_sign_allowed, name="is not negative"), nullable=False),
+    },
+    strict=False,
+)
+
+
+def first_landed(bronze: pl.DataFrame) -> pl.DataFrame:
+    """Keep, per ``(source_id, event_id)``, only the rows of the message that landed first."""
+    winners = (
+        bronze.sort("received_at", "landing_file", "landing_offset")
+        .unique(subset=KEY, keep="first", maintain_order=True)
+        .select(*KEY, "landing_file", "landing_offset")
+    )
+    return bronze.join(winners, on=[*KEY, "landing_file", "landing_offset"], how="semi")
+
+
+def unit_mapping(pairs: pl.DataFrame, factors_dir: Path) -> pl.DataFrame:
+    """For each distinct ``(metric, unit)``: activity, canonical unit and affine conversion, or why not."""
+    vocabulary = load_vocabulary(factors_dir)
+    units = units_for(factors_dir)
+    out = []
+    for metric, unit in pairs.iter_rows():
+        entry = {"metric": metric, "unit_key": unit or "", "activity": None, "canonical_unit": None,
+                 "scale": None, "offset": None, "non_negative": None, "mapping_error": None}
+        try:
+            activity, suffix = vocabulary.split_metric(metric)
+        except ContractError as exc:
+            entry["mapping_error"] = str(ContractError(f"metrics.{metric}", metric, exc.expected))
+            out.append(entry)
+            continue
+        try:
+            if suffix and unit and units.parse(suffix) != units.parse(unit):
+                raise ContractError("unit", unit, f"the unit its name gives ({suffix}) or no name suffix")
+            scale, offset = units.affine(unit or suffix or activity.canonical_unit, activity.canonical_unit)
+        except ContractError as exc:
+            entry["mapping_error"] = str(ContractError(f"metrics.{metric}.unit", exc.value, exc.expected))
+        else:
+            entry.update(activity=activity.name, canonical_unit=activity.canonical_unit, scale=scale,
+                         offset=offset, non_negative=activity.non_negative)
+        out.append(entry)
+    return pl.DataFrame(out, schema={"metric": pl.Utf8, "unit_key": pl.Utf8, "activity": pl.Utf8,
+                                     "canonical_unit": pl.Utf8, "scale": pl.Float64, "offset": pl.Float64,
+                                     "non_negative": pl.Boolean, "mapping_error": pl.Utf8})
+
+
+def to_silver(bronze: pl.DataFrame, factors_dir: Path) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+    """``(silver, rejected rows with reason, duplicate rows absorbed)``."""
+    unique = first_landed(bronze)
+    duplicates = bronze.height - unique.height
+    mapping = unit_mapping(unique.select("metric", "unit").unique(), factors_dir)
+    mapped = unique.with_columns(pl.col("unit").fill_null("").alias("unit_key")).join(
+        mapping, on=["metric", "unit_key"], how="left"
+    )
+    unmappable = mapped.filter(pl.col("mapping_error").is_not_null()).with_columns(pl.col("mapping_error").alias("reason"))
+    candidates = mapped.filter(pl.col("mapping_error").is_null()).with_columns(
+        (pl.col("value") * pl.col("scale") + pl.col("offset")).alias("quantity")
+    ).with_row_index("_row")
+    failed = _pandera_failures(candidates)
+    rejected = pl.concat(
+        [unmappable.select(*BRONZE_COLUMNS, "reason"),
+         candidates.join(failed, on="_row").select(*BRONZE_COLUMNS, "reason")]
+    )
+    silver = candidates.join(failed, on="_row", how="anti").select(SILVER_COLUMNS)
+    return silver, rejected, duplicates
+
+
+def _pandera_failures(frame: pl.DataFrame) -> pl.DataFrame:
+    """``(_row, reason)`` for every row that fails :data:`READING_CHECKS`."""
+    empty = pl.DataFrame(schema={"_row": pl.UInt32, "reason": pl.Utf8})
+    try:
+        READING_CHECKS.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        cases = errors.failure_cases.filter(pl.col("index").is_not_null())
+        return (
+            cases.with_columns(
+                pl.format("{}: {}, got {}", "column", "check", "failure_case").alias("reason"),
+                pl.col("index").cast(pl.UInt32).alias("_row"),
+            )
+            .group_by("_row").agg(pl.col("reason").unique().sort().str.join("; "))
+        )
+    return empty

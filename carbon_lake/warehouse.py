@@ -1,0 +1,87 @@
+"""``warehouse.duckdb``: the gold tables every SQL client may rely on.
+
+DuckDB lets one process write a database file or many read it, never both at once. So a
+writer never touches the live file: it copies it, replaces tables in the copy, and renames
+the copy over the original. Readers (the Streamlit app, an auditor's ``duckdb -readonly``)
+keep reading the version they opened and see the new one on their next connection.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import shutil
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import duckdb
+import polars as pl
+
+TABLE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+
+class WarehouseMissing(FileNotFoundError):
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"no warehouse at {path}: land some data and run `carbon-lake materialize` first")
+
+
+@contextmanager
+def _writer_lock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.parent / f".{path.name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def replace_tables(path: Path, tables: Mapping[str, pl.DataFrame]) -> None:
+    """Atomically create or replace ``tables`` in the warehouse at ``path``."""
+    for name in tables:
+        if not TABLE_NAME.match(name):
+            raise ValueError(f"table name: expected lower-case letters, digits and _, got {name!r}")
+    with _writer_lock(path):
+        staging = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
+        try:
+            if path.exists():
+                shutil.copyfile(path, staging)
+            with duckdb.connect(str(staging)) as con:
+                for name, frame in tables.items():
+                    con.register("incoming", frame.to_arrow())
+                    con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM incoming')
+                    con.unregister("incoming")
+                con.execute("CHECKPOINT")
+            with open(staging, "rb") as handle:
+                os.fsync(handle.fileno())
+            os.replace(staging, path)
+        finally:
+            staging.unlink(missing_ok=True)
+            Path(f"{staging}.wal").unlink(missing_ok=True)
+
+
+@contextmanager
+def connect(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection to the warehouse, closed on exit."""
+    if not Path(path).exists():
+        raise WarehouseMissing(path)
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def query(path: Path, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
+    """Run one read-only query against the warehouse and return the result as a frame."""
+    with connect(path) as con:
+        return pl.from_arrow(con.execute(sql, params or []).to_arrow_table())
+
+
+def table_counts(path: Path) -> dict[str, int]:
+    with connect(path) as con:
+        names = [r[0] for r in con.execute("SELECT table_name FROM information_schema.tables ORDER BY 1").fetchall()]
+        return {n: con.execute(f'SELECT count(*) FROM "{n}"').fetchone()[0] for n in names}
