@@ -6,6 +6,7 @@ can rely on column names and types without looking at the code that wrote them.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 
@@ -21,11 +22,18 @@ FILE_TOPIC_PREFIX = "ingest"
 IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 
 
+def _compact(value: object) -> str:
+    try:
+        return json.dumps(value, separators=(", ", ": "), default=str)
+    except (TypeError, ValueError):
+        return type(value).__name__
+
+
 class ContractError(ValueError):
     """Input that breaks a contract; the message names the field, the value and what was expected."""
 
     def __init__(self, field: str, value: object, expected: str) -> None:
-        shown = value if isinstance(value, (str, int, float, bool, type(None))) else type(value).__name__
+        shown = value if isinstance(value, (str, int, float, bool, type(None))) else _compact(value)
         if isinstance(shown, str) and len(shown) > 80:
             shown = shown[:77] + "..."
         super().__init__(f"{field}: expected {expected}, got {shown!r}")

@@ -78,7 +78,8 @@ def connect(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
 def query(path: Path, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
     """Run one read-only query against the warehouse and return the result as a frame."""
     with connect(path) as con:
-        return pl.from_arrow(con.execute(sql, params or []).to_arrow_table())
+        relation = con.sql(sql, params=params or None)
+        return pl.DataFrame() if relation is None else pl.from_arrow(relation.to_arrow_table())
 
 
 def table_counts(path: Path) -> dict[str, int]:

@@ -1,0 +1,245 @@
+"""``carbon-lake``: the one command line for every part of the lake.
+
+The CLI is the composition root: it imports the landing service, the fleet and the Dagster
+definitions lazily inside each command, so ``carbon-lake --help`` stays fast and the domain
+core stays free of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+from carbon_lake.settings import Settings
+
+lake_option = click.option("--lake", "lake", type=click.Path(file_okay=False, path_type=Path), default=None,
+                           help="Lake root folder [env: CARBON_LAKE_HOME; default: ./lake].")
+broker_option = click.option("--broker", default=None, metavar="mqtt://HOST:PORT",
+                             help="MQTT broker [env: CARBON_LAKE_BROKER; default: mqtt://127.0.0.1:1883].")
+protocol_option = click.option("--mqtt-protocol", type=click.Choice(["5", "3.1.1"]), default=None,
+                               help="MQTT protocol version [env: CARBON_LAKE_MQTT_PROTOCOL; default: 5].")
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("-v", "--verbose", is_flag=True, help="Log debug details.")
+def main(verbose: bool) -> None:
+    """carbon-lake: device and business activity in, GHG Protocol scope 1/2/3 totals out.
+
+    MQTT messages and files land durably in lake/landing; Dagster assets turn them into
+    bronze and silver Delta tables and emissions in lake/warehouse.duckdb; Streamlit and any
+    DuckDB client read the warehouse.
+    """
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+@main.command()
+@broker_option
+@lake_option
+@protocol_option
+@click.option("--client-id", default=None, help="MQTT client id; fixed, so the broker keeps the session.")
+@click.option("--flush-seconds", type=float, default=None, help="Flush at least this often [default: 1].")
+def land(broker: str | None, lake: Path | None, mqtt_protocol: str | None, client_id: str | None,
+         flush_seconds: float | None) -> None:
+    """Run the landing service: subscribe to carbon/v1/# (QoS 1) and write every message durably.
+
+    Messages are acknowledged only after the landing file holding them is fsynced. Stop with
+    Ctrl-C: pending messages are flushed first.
+    """
+    from sensors_ingest.mqtt_landing import LandingService
+
+    settings = Settings.from_env(home=lake, broker_url=broker, mqtt_protocol=mqtt_protocol,
+                                 landing_client_id=client_id, flush_seconds=flush_seconds)
+    stop = _stop_on_signals()
+    click.echo(f"landing {settings.broker_url} -> {settings.landing_dir} (MQTT {settings.mqtt_protocol})", err=True)
+    stats = LandingService(settings).run(stop)
+    click.echo(" ".join(f"{k}={v}" for k, v in vars(stats).items()), err=True)
+
+
+@main.command()
+@broker_option
+@protocol_option
+@click.option("--devices", type=click.IntRange(min=1), default=10, show_default=True, help="Number of devices.")
+@click.option("--rate", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+              help="Messages per second per device.")
+@click.option("--duration", type=click.FloatRange(min=0), default=10.0, show_default=True,
+              help="Seconds to run; 0 runs until Ctrl-C.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed, for a reproducible fleet.")
+@click.option("--malformed-rate", type=click.FloatRange(0, 1), default=0.02, show_default=True,
+              help="Share of messages deliberately malformed.")
+@click.option("--duplicate-rate", type=click.FloatRange(0, 1), default=0.02, show_default=True,
+              help="Share of messages published twice.")
+def simulate(broker: str | None, mqtt_protocol: str | None, devices: int, rate: float, duration: float, seed: int,
+             malformed_rate: float, duplicate_rate: float) -> None:
+    """Publish a realistic device fleet: tea-factory chimneys and energy meters, a data center,
+    fleet vehicles and smart-home plugs, with daily cycles, gaps, duplicates and malformed messages."""
+    from sensors_ingest.fleet import simulate as run_fleet
+
+    settings = Settings.from_env(broker_url=broker, mqtt_protocol=mqtt_protocol)
+    stop = _stop_on_signals()
+
+    def progress(stats) -> None:
+        click.echo(f"\rpublished={stats.published} readings={stats.readings} duplicates={stats.duplicates} "
+                   f"malformed={stats.malformed}", nl=False, err=True)
+
+    stats = run_fleet(settings.broker_url, devices=devices, rate=rate, duration=duration, seed=seed,
+                      malformed_rate=malformed_rate, duplicate_rate=duplicate_rate,
+                      protocol=settings.mqtt_protocol, progress=progress, stop=stop)
+    click.echo(err=True)
+    click.echo(f"published={stats.published} readings={stats.readings} duplicates={stats.duplicates} "
+               f"malformed={stats.malformed} by_kind={stats.by_kind}")
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@lake_option
+@click.option("--org", default="default", show_default=True, help="Organisation the files belong to.")
+def ingest(files: tuple[Path, ...], lake: Path | None, org: str) -> None:
+    """Land CSV, JSON or JSONL files through the same durable writer as MQTT.
+
+    Each record needs source_id, event_id, ts, metrics and a site (tags.site, or a site column
+    in CSV); bad records are landed too and quarantined later with the reason.
+    """
+    from carbon_lake.contracts import check_identifier
+    from carbon_lake.landing import LandingWriter, records_now
+    from sensors_ingest.files import file_records
+
+    check_identifier("--org", org)
+    settings = Settings.from_env(home=lake)
+    writer = LandingWriter(settings.landing_dir)
+    total = 0
+    with click.progressbar(files, label="landing", item_show_func=lambda p: p.name if p else "", file=sys.stderr) as bar:
+        for path in bar:
+            batch: list[tuple[str, bytes]] = []
+            for record in file_records(path, org):
+                batch.append(record)
+                if len(batch) >= settings.flush_messages:
+                    writer.write(records_now(batch))
+                    total, batch = total + len(batch), []
+            if batch:
+                writer.write(records_now(batch))
+                total += len(batch)
+    click.echo(f"landed {total} records from {len(files)} file(s) into {settings.landing_dir}")
+
+
+@main.command()
+@lake_option
+def materialize(lake: Path | None) -> None:
+    """Run the Dagster assets in-process: landing -> bronze -> silver -> emissions -> gold.
+
+    Runs are recorded in lake/.dagster, so `dagster dev` started with DAGSTER_HOME set there
+    shows them.
+    """
+    import dagster as dg
+
+    from assets.definitions import LAKE_JOB, build_definitions
+
+    settings = Settings.from_env(home=lake)
+    settings.dagster_home.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home))
+    with dg.DagsterInstance.get() as instance:
+        result = build_definitions(settings).resolve_job_def(LAKE_JOB).execute_in_process(
+            instance=instance, raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        )
+    for event in result.get_asset_materialization_events():
+        meta = event.materialization.metadata
+        rows = meta.get("rows_out").value if "rows_out" in meta else "-"
+        bad = meta.get("rows_quarantined").value if "rows_quarantined" in meta else 0
+        click.echo(f"{event.asset_key.to_user_string():<16} rows={rows} quarantined={bad}")
+    for check in result.get_asset_check_evaluations():
+        click.echo(f"check {check.check_name:<22} {'passed' if check.passed else 'FAILED'}")
+    if not result.success:
+        raise click.ClickException(f"run {result.run_id} failed; see lake/.dagster or `dagster dev`")
+
+
+@main.command()
+@click.argument("query")
+@lake_option
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+def sql(query: str, lake: Path | None, fmt: str) -> None:
+    """Run a read-only DuckDB QUERY against lake/warehouse.duckdb.
+
+    Tables: emissions, scope_totals, factors, quarantine.
+    Example: carbon-lake sql "SELECT scope, sum(co2e_kg) FROM emissions GROUP BY 1"
+    """
+    import duckdb
+    import polars as pl
+
+    from carbon_lake import warehouse
+
+    try:
+        frame = warehouse.query(Settings.from_env(home=lake).warehouse_path, query)
+    except (warehouse.WarehouseMissing, duckdb.Error) as exc:
+        raise click.ClickException(str(exc)) from None
+    if fmt == "csv":
+        click.echo(frame.write_csv(), nl=False)
+    elif fmt == "json":
+        click.echo(frame.write_json())
+    else:
+        with pl.Config(tbl_rows=200, tbl_cols=40, fmt_str_lengths=80, tbl_width_chars=200):
+            click.echo(frame)
+
+
+@main.group()
+def factors() -> None:
+    """Inspect the emission-factor releases under emission_factors/."""
+
+
+@factors.command("list")
+@click.option("--release", default=None, help="Release version [default: the newest].")
+def factors_list(release: str | None) -> None:
+    """List the factors of a release with their sources."""
+    import polars as pl
+
+    from carbon_lake.factors import load_release
+
+    settings = Settings.from_env(factor_release=release)
+    loaded = load_release(settings.factors_dir, settings.factor_release)
+    click.echo(f"release {loaded.version}: {loaded.description}")
+    with pl.Config(tbl_rows=500, fmt_str_lengths=40, tbl_width_chars=200):
+        click.echo(loaded.factors.select("factor_id", "activity", "region", "unit", "co2e_kg_per_unit", "source_authority"))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=1883, show_default=True)
+def broker(host: str, port: int) -> None:
+    """Run the embedded MQTT broker (amqtt, MQTT 3.1.1) used by the demo."""
+    from sensors_ingest.broker import run
+
+    run(host, port)
+
+
+@main.command()
+@broker_option
+@lake_option
+@click.option("--devices", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--rate", type=float, default=1.0, show_default=True, help="Messages per second per device.")
+@click.option("--dagster-port", type=int, default=3000, show_default=True)
+@click.option("--app-port", type=int, default=8501, show_default=True)
+def demo(broker: str | None, lake: Path | None, devices: int, rate: float, dagster_port: int, app_port: int) -> None:
+    """Everything at once: broker, simulated fleet, landing, Dagster (UI + micro-batch sensor), Streamlit.
+
+    Without --broker an embedded broker is started. Ctrl-C stops every process it started.
+    """
+    from carbon_lake.demo import run_demo
+
+    run_demo(Settings.from_env(home=lake), broker, devices, rate, dagster_port, app_port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""``carbon-lake demo``: start every part as its own process and stop them all on Ctrl-C.
+
+Each part is the same command a user would run by hand (``carbon-lake land``, ``dagster dev``,
+``streamlit run``), so the demo shows the real thing, not a special mode.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from carbon_lake.settings import REPO_ROOT, Settings
+
+
+def free_port(preferred: int) -> int:
+    """``preferred`` when nothing listens there, else any free port."""
+    for port in (preferred, 0):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+                return probe.getsockname()[1]
+            except OSError:
+                continue
+    raise OSError("no free port")
+
+
+def wait_for_port(port: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return True
+        time.sleep(0.2)
+    return False
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+def run_demo(settings: Settings, broker_url: str | None, devices: int, rate: float, dagster_port: int,
+             app_port: int) -> None:
+    bin_dir = Path(sys.executable).parent
+    cli = [sys.executable, "-m", "carbon_lake.cli"]
+    children: list[tuple[str, subprocess.Popen]] = []
+    if broker_url is None:
+        port = free_port(1883)
+        broker_url = f"mqtt://127.0.0.1:{port}"
+        settings = replace(settings, broker_url=broker_url, mqtt_protocol="3.1.1")
+    else:
+        settings = replace(settings, broker_url=broker_url)
+    settings.dagster_home.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, **settings.to_env(), "DAGSTER_HOME": str(settings.dagster_home), "PYTHONUNBUFFERED": "1"}
+    dagster_port, app_port = free_port(dagster_port), free_port(app_port)
+
+    def start(name: str, command: list[str]) -> None:
+        children.append((name, subprocess.Popen(command, env=env, cwd=REPO_ROOT, start_new_session=True)))
+
+    def stop_all(*_: object) -> None:
+        for _, child in reversed(children):
+            if child.poll() is None:
+                os.killpg(child.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for name, child in reversed(children):
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
+        print("demo stopped: every process it started has exited", flush=True)
+
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        if "127.0.0.1" in broker_url and settings.mqtt_protocol == "3.1.1":
+            start("broker", cli + ["broker", "--port", broker_url.rsplit(":", 1)[1]])
+            if not wait_for_port(int(broker_url.rsplit(":", 1)[1]), 20):
+                raise RuntimeError(f"embedded broker did not start on {broker_url}")
+        start("land", cli + ["land"])
+        start("simulate", cli + ["simulate", "--devices", str(devices), "--rate", str(rate), "--duration", "0"])
+        start("dagster", [str(bin_dir / "dagster"), "dev", "-m", "assets.definitions", "-h", "127.0.0.1",
+                          "-p", str(dagster_port)])
+        start("streamlit", [str(bin_dir / "streamlit"), "run", str(REPO_ROOT / "streamlit_app" / "Home.py"),
+                            "--server.headless", "true", "--server.port", str(app_port),
+                            "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"])
+        print(f"\ncarbon-lake demo\n  broker     {broker_url}\n  lake       {settings.home}\n"
+              f"  Dagster UI http://127.0.0.1:{dagster_port}\n  Streamlit  http://127.0.0.1:{app_port}\n"
+              f"  SQL        carbon-lake sql --lake {settings.home} \"SELECT scope, sum(co2e_kg) FROM emissions GROUP BY 1\"\n"
+              "Micro-batches run every few seconds once Dagster is up. Ctrl-C stops everything.\n", flush=True)
+        while True:
+            for name, child in children:
+                if child.poll() is not None:
+                    raise RuntimeError(f"{name} exited with code {child.returncode}")
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        print("\nstopping...", flush=True)
+    finally:
+        stop_all()

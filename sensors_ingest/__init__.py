@@ -1,0 +1,1 @@
+"""Getting data into the lake: the MQTT landing service, file/HTTP ingestion and the simulated device fleet."""

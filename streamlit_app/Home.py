@@ -1,0 +1,186 @@
+"""Carbon-lake analyst app, home page: where the emissions are, by scope, site and time.
+
+Run with ``streamlit run streamlit_app/Home.py``; the lake is the one ``CARBON_LAKE_HOME``
+names. The page only reads ``warehouse.duckdb`` (read-only connections), never the lake's
+other folders, so it is safe to leave open while the landing service and Dagster write.
+Further pages go in ``streamlit_app/pages/``.
+"""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+import altair as alt
+import duckdb
+import polars as pl
+import streamlit as st
+
+import data
+from carbon_lake.warehouse import WarehouseMissing
+
+SCOPES = ["Scope 1", "Scope 2", "Scope 3"]
+# One colour per scope on every chart, whether or not a scope has data in the selection.
+SCOPE_COLOURS = alt.Scale(domain=SCOPES, range=["#d1495b", "#edae49", "#00798c"])
+BUCKET_LABEL = {"hour": "hourly", "day": "daily"}
+
+st.set_page_config(page_title="Carbon lake", page_icon="🌍", layout="wide")
+st.title("Carbon lake: emissions overview")
+
+
+def tonnes(kg: float) -> str:
+    """kg from the warehouse as tonnes; 3 decimals keep kilogram precision for small sites."""
+    return f"{kg / 1000:,.3f}"
+
+
+def with_scope_label(frame: pl.DataFrame) -> pl.DataFrame:
+    """Scope numbers as 'Scope n' labels and kg as tonnes, ready for a chart."""
+    return frame.with_columns(
+        pl.format("Scope {}", pl.col("scope")).alias("scope"),
+        (pl.col("co2e_kg") / 1000).alias("tCO2e"),
+    )
+
+
+def scope_colour(legend: bool = True) -> alt.Color:
+    """The shared scope colour encoding, so Scope 2 is the same colour on every chart."""
+    return alt.Color("scope:N", scale=SCOPE_COLOURS, title="Scope", legend=alt.Legend() if legend else None)
+
+
+def stop_with_no_warehouse() -> NoReturn:
+    """Explain how to get data, then stop the script (no traceback for an empty lake)."""
+    st.info(
+        "There is no warehouse in this lake yet.\n\n"
+        "Run `carbon-lake demo` to simulate a fleet and materialize it, or land some data and run "
+        "`carbon-lake materialize`. Set `CARBON_LAKE_HOME` to point the app at another lake."
+    )
+    st.stop()
+
+
+try:
+    path = data.warehouse_path()
+except ValueError as exc:  # a malformed CARBON_LAKE_* variable
+    st.error(f"Cannot read the lake settings: {exc}")
+    st.stop()
+
+version = data.file_version(path)
+if version is None:
+    st.caption(f"Lake: `{path.parent}`")
+    stop_with_no_warehouse()
+
+# Sidebar filters. An empty selection means "all"; site choices follow the selected orgs.
+try:
+    options = data.filter_options(str(path), version)
+except WarehouseMissing:
+    stop_with_no_warehouse()
+
+with st.sidebar:
+    st.header("Filters")
+    orgs = st.multiselect("Organisation", options["org"].unique().sort().to_list(), key="orgs",
+                          placeholder="All organisations")
+    site_choices = (options.filter(pl.col("org").is_in(orgs)) if orgs else options)["site"].unique().sort().to_list()
+    # Drop sites that the org selection no longer offers, before the widget is drawn.
+    if "sites" in st.session_state:
+        st.session_state["sites"] = [s for s in st.session_state["sites"] if s in site_choices]
+    sites = st.multiselect("Site", site_choices, key="sites", placeholder="All sites")
+    st.caption(f"Warehouse: `{path}`")
+
+try:
+    snap = data.load_snapshot(str(path), version, tuple(orgs), tuple(sites))
+except WarehouseMissing:
+    stop_with_no_warehouse()
+except duckdb.Error as exc:
+    st.error(f"Could not read the warehouse: {exc}")
+    st.stop()
+
+if snap.missing_tables:
+    st.warning(
+        "The warehouse has no " + ", ".join(f"`{t}`" for t in snap.missing_tables)
+        + " table yet; a materialization may still be running. Numbers may be incomplete."
+    )
+
+# Headline metrics.
+head = snap.headline
+cols = st.columns(4)
+cols[0].metric("Total tCO2e", tonnes(head.co2e_kg), help="Scopes 1 + 2 + 3, tonnes of CO2 equivalent.")
+for col, scope in zip(cols[1:], (1, 2, 3)):
+    col.metric(f"Scope {scope} tCO2e", tonnes(head.scope_kg[scope]))
+cols = st.columns(4)
+cols[0].metric("Biogenic CO2 (t, outside scopes)", tonnes(head.biogenic_co2_kg),
+               help="CO2 from burning biomass (e.g. firewood). GHG Protocol reports it separately, "
+                    "not in the scope totals.")
+cols[1].metric("Readings", f"{head.readings:,}",
+               help=f"Distinct (source_id, event_id) readings with emissions; {head.line_items:,} line items.")
+cols[2].metric("Quarantined rows", "—" if head.quarantined is None else f"{head.quarantined:,}",
+               help="Rejected rows of every stage, for all orgs and sites (a rejected message may have no "
+                    "org or site). See the warehouse's quarantine table for reasons and raw bytes.")
+
+if head.line_items == 0:
+    st.info("No emissions match the current filters.")
+    st.stop()
+
+# Totals by scope and by site.
+left, right = st.columns(2)
+with left:
+    st.subheader("By scope")
+    by_scope = with_scope_label(snap.by_scope).to_pandas()
+    st.altair_chart(
+        alt.Chart(by_scope).mark_bar().encode(
+            x=alt.X("scope:N", title=None, sort=SCOPES),
+            y=alt.Y("tCO2e:Q", title="tCO2e"),
+            color=scope_colour(legend=False),
+            tooltip=["scope", alt.Tooltip("tCO2e:Q", format=",.3f")],
+        ),
+        width="stretch",
+    )
+with right:
+    st.subheader("By site")
+    by_site = with_scope_label(snap.by_site).with_columns(
+        pl.format("{} / {}", "org", "site").alias("site_label")
+    ).to_pandas()
+    st.altair_chart(
+        alt.Chart(by_site).mark_bar().encode(
+            x=alt.X("site_label:N", title=None, sort="-y"),
+            y=alt.Y("sum(tCO2e):Q", title="tCO2e"),
+            color=scope_colour(),
+            order=alt.Order("scope:N"),
+            tooltip=["org", "site", "scope", alt.Tooltip("tCO2e:Q", format=",.3f")],
+        ),
+        width="stretch",
+    )
+
+# Trend: the bucket follows the span of the selected data.
+st.subheader(f"Trend ({BUCKET_LABEL[snap.bucket]}, UTC)")
+trend = with_scope_label(snap.trend).to_pandas()
+st.altair_chart(
+    alt.Chart(trend).mark_line(point=True).encode(
+        x=alt.X("bucket:T", title=None),
+        y=alt.Y("tCO2e:Q", title="tCO2e"),
+        color=scope_colour(),
+        tooltip=[alt.Tooltip("bucket:T", title=snap.bucket, format="%Y-%m-%d %H:%M"), "scope",
+                 alt.Tooltip("tCO2e:Q", format=",.3f")],
+    ),
+    width="stretch",
+)
+
+# Which factor releases produced these numbers.
+st.subheader("Factor releases used")
+st.dataframe(
+    snap.releases.with_columns((pl.col("co2e_kg") / 1000).alias("tCO2e")).drop("co2e_kg"),
+    hide_index=True,
+    column_config={
+        "factor_release": "Release",
+        "factors_used": "Factors used",
+        "line_items": "Line items",
+        "tCO2e": st.column_config.NumberColumn("tCO2e", format="%.3f"),
+        "first_ts": "First reading",
+        "last_ts": "Last reading",
+    },
+)
+with st.expander("Factors applied"):
+    st.dataframe(
+        snap.factors_used.with_columns((pl.col("co2e_kg") / 1000).alias("tCO2e")).drop("co2e_kg"),
+        hide_index=True,
+        column_config={
+            "factor_value": st.column_config.NumberColumn("kg CO2e per unit", format="%.6g"),
+            "tCO2e": st.column_config.NumberColumn("tCO2e", format="%.3f"),
+        },
+    )

@@ -1,0 +1,93 @@
+"""Shared fixtures: a real Mosquitto broker on a free port, a lake in a temporary folder."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from carbon_lake.settings import REPO_ROOT, Settings
+
+MOSQUITTO = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
+
+
+class Mosquitto:
+    """A real Mosquitto process configured the way carbon-lake asks brokers to be configured."""
+
+    def __init__(self, folder: Path) -> None:
+        if MOSQUITTO is None:
+            pytest.fail("mosquitto is not installed: `apt-get install mosquitto` (.ci/run does this)")
+        self.port = free_port()
+        self.url = f"mqtt://127.0.0.1:{self.port}"
+        self.folder = folder
+        self.config = folder / "mosquitto.conf"
+        self.config.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+            f"persistence true\npersistence_location {folder}/\n"
+            # Never drop queued QoS 1 messages for an offline persistent session.
+            "max_queued_messages 0\nmax_inflight_messages 0\n"
+        )
+        self.process: subprocess.Popen | None = None
+        self.start()
+
+    def start(self) -> None:
+        self.process = subprocess.Popen([MOSQUITTO, "-c", str(self.config)], stdout=subprocess.DEVNULL,
+                                        stderr=open(self.folder / "mosquitto.log", "ab"))
+        wait_for_port(self.port)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path):
+    folder = tmp_path / "broker"
+    folder.mkdir()
+    broker = Mosquitto(folder)
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """A lake in a temporary folder; the environment points every entry point at it."""
+    home = tmp_path / "lake"
+    monkeypatch.setenv("CARBON_LAKE_HOME", str(home))
+    monkeypatch.setenv("DAGSTER_HOME", str(home / ".dagster"))
+    (home / ".dagster").mkdir(parents=True)
+    return Settings.from_env()
+
+
+def cli(*args: str) -> list[str]:
+    """The command line of the real ``carbon-lake`` CLI in this environment."""
+    return [sys.executable, "-m", "carbon_lake.cli", *args]
+
+
+def carbon_lake(*args: str, env: dict[str, str] | None = None, **kwargs) -> subprocess.Popen:
+    """Start the real CLI as a separate process (the way users and the demo run it)."""
+    return subprocess.Popen(cli(*args), cwd=REPO_ROOT,
+                            env={**os.environ, **(env or {})}, **kwargs)

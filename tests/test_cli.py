@@ -1,0 +1,72 @@
+"""The command line as a user meets it: --help everywhere, files in, SQL answers out."""
+
+import json
+import math
+import subprocess
+
+import pytest
+from click.testing import CliRunner
+
+from carbon_lake.cli import main
+from carbon_lake.settings import REPO_ROOT
+from tests.conftest import cli
+
+COMMANDS = [[], ["demo"], ["land"], ["simulate"], ["ingest"], ["materialize"], ["sql"], ["factors"],
+            ["factors", "list"], ["broker"]]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "carbon-lake")
+def test_every_command_has_help(command):
+    result = CliRunner().invoke(main, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage: " in result.output and len(result.output.splitlines()) > 4
+
+
+def test_files_are_ingested_materialized_and_queried(settings, tmp_path):
+    (tmp_path / "energy.csv").write_text(
+        "source_id,event_id,ts,vertical,site,region,diesel_litres,electricity_kwh\n"
+        "gen-1,1,2026-11-02T08:00:00Z,manufacturing,leeds,GB,100,\n"
+        "gen-1,2,2026-11-02T09:00:00Z,manufacturing,leeds,GB,twelve,\n"
+    )
+    (tmp_path / "meters.jsonl").write_text(
+        json.dumps({"source_id": "m-1", "event_id": "a", "ts": "2026-11-02T10:00:00+03:00",
+                    "metrics": {"electricity": {"value": 1, "unit": "MWh"}}, "tags": {"site": "kangaita", "region": "KE"}})
+        + "\n" + '{"source_id": "m-1", "event_id": "b", "ts": \n'
+    )
+    (tmp_path / "broken.json").write_text("{not json")
+    runner = CliRunner()
+    result = runner.invoke(main, ["ingest", str(tmp_path / "energy.csv"), str(tmp_path / "meters.jsonl"),
+                                  str(tmp_path / "broken.json"), "--org", "acme"])
+    assert result.exit_code == 0, result.output
+    assert "landed 5 records from 3 file(s)" in result.output
+
+    subprocess.run(cli("materialize"), check=True, cwd=REPO_ROOT, timeout=300)
+
+    result = runner.invoke(main, ["sql", "SELECT site, scope, factor_id, co2e_kg FROM emissions ORDER BY site", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert [(r["site"], r["scope"], r["factor_id"]) for r in rows] == [
+        ("kangaita", 2, "ember2024-electricity-ke-kwh"), ("leeds", 1, "desnz2024-fuel-diesel_avg_biofuel-litre")]
+    assert math.isclose(rows[0]["co2e_kg"], 1000 * 0.08483)  # 1 MWh x Ember 2024 Kenya
+    assert math.isclose(rows[1]["co2e_kg"], 100 * 2.51279)  # 100 L x DESNZ 2024 diesel (average biofuel blend)
+
+    quarantine = runner.invoke(main, ["sql", "SELECT stage, reason FROM quarantine ORDER BY reason", "--format", "json"])
+    reasons = [r["reason"] for r in json.loads(quarantine.output)]
+    assert len(reasons) == 3
+    assert any(r.startswith("metrics.diesel_litres: expected a number, got 'twelve'") for r in reasons)
+    assert sum(r.startswith("payload: expected JSON") for r in reasons) == 2
+
+
+def test_sql_without_a_warehouse_says_what_to_do(settings):
+    result = CliRunner().invoke(main, ["sql", "SELECT 1"])
+    assert result.exit_code == 1
+    assert "no warehouse" in result.output and "carbon-lake materialize" in result.output
+
+
+def test_sql_errors_are_reported_not_raised(settings, tmp_path):
+    from carbon_lake import warehouse
+    import polars as pl
+
+    warehouse.replace_tables(settings.warehouse_path, {"emissions": pl.DataFrame({"scope": [1]})})
+    result = CliRunner().invoke(main, ["sql", "SELECT nope FROM emissions"])
+    assert result.exit_code == 1 and "nope" in result.output

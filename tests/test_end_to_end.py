@@ -1,0 +1,157 @@
+"""The user's story: devices publish to a real Mosquitto, the landing service lands, Dagster
+materializes, and the warehouse's totals equal totals worked out here from what was published."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import signal
+import subprocess
+import time
+from collections import defaultdict
+from datetime import datetime
+
+import paho.mqtt.client as mqtt
+import pyarrow.parquet as pq
+import pytest
+
+from carbon_lake import warehouse
+from carbon_lake.contracts import SILVER_SCHEMA
+from carbon_lake.lake import read_table
+from carbon_lake.landing import list_landing_files
+from carbon_lake.pipeline import Tables
+from carbon_lake.settings import REPO_ROOT
+from tests.conftest import carbon_lake, cli
+
+# Written out by hand, independently of carbon_lake's vocabulary and pint:
+# metric -> (activity, scope, multiplier to the canonical unit: kWh, L, kg, m3).
+SUFFIX_METRICS = {"electricity_kwh": ("electricity", 2, 1.0), "energy_kwh": ("electricity", 2, 1.0),
+                  "diesel_litres": ("diesel", 1, 1.0), "firewood_kg": ("firewood", 1, 1.0),
+                  "water_litres": ("water", 3, 0.001)}
+OBJECT_METRICS = {"electricity": ("electricity", 2, {"Wh": 0.001, "kWh": 1.0, "MWh": 1000.0}),
+                  "diesel": ("diesel", 1, {"L": 1.0})}
+CANONICAL_PER_FACTOR_UNIT = {"kWh": 1.0, "litre": 1.0, "kg": 1.0, "tonne": 1000.0, "m3": 1.0, "US_gallon": 3.785411784}
+
+
+def release_factors() -> dict[tuple[str, str], float]:
+    """kg CO2e per canonical unit, by (activity, region), read straight from the release file."""
+    out = {}
+    with open(REPO_ROOT / "emission_factors/releases/2025.1.0/factors.csv", newline="") as handle:
+        for row in csv.DictReader(handle):
+            out[(row["activity"], row["region"])] = float(row["co2e_kg_per_unit"]) / CANONICAL_PER_FACTOR_UNIT[row["unit"]]
+    return out
+
+
+def expected_from_published(messages: list[bytes]) -> tuple[dict[int, float], set[tuple[str, str]], list[bytes]]:
+    """Totals by scope, the valid reading keys, and the messages that are not even JSON."""
+    factors = release_factors()
+    totals: dict[int, float] = defaultdict(float)
+    keys: set[tuple[str, str]] = set()
+    not_json = []
+    for raw in messages:
+        try:
+            document = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            not_json.append(raw)
+            continue
+        region = document.get("tags", {}).get("region", "GLOBAL")
+        for reading in document.get("readings", [document]):
+            key = (document.get("source_id"), reading.get("event_id"))
+            if None in key or key in keys:
+                continue  # a missing id is rejected; a repeated id is a duplicate
+            try:
+                datetime.fromisoformat(reading["ts"].replace("Z", "+00:00"))
+                values = reading["metrics"].items()
+                assert all(isinstance(v, dict) or (isinstance(v, (int, float)) and not isinstance(v, bool)) for _, v in values)
+            except (KeyError, ValueError, AssertionError, AttributeError):
+                continue
+            keys.add(key)
+            for name, value in values:
+                if isinstance(value, dict) and name in OBJECT_METRICS:
+                    activity, scope, units = OBJECT_METRICS[name]
+                    if value.get("unit") not in units:
+                        continue  # an unknown unit is rejected in silver
+                    quantity = value["value"] * units[value["unit"]]
+                elif name in SUFFIX_METRICS:
+                    activity, scope, multiplier = SUFFIX_METRICS[name]
+                    quantity = value * multiplier
+                else:
+                    continue
+                if quantity < 0:
+                    continue  # rejected in silver
+                chain = [region, region.split("-")[0], "GLOBAL"]
+                factor = next(factors[(activity, r)] for r in chain if (activity, r) in factors)
+                totals[scope] += quantity * factor
+    return dict(totals), keys, not_json
+
+
+class Observer:
+    """A second subscriber recording exactly what went over the wire."""
+
+    def __init__(self, url: str) -> None:
+        self.messages: list[bytes] = []
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="test-observer", protocol=mqtt.MQTTv5)
+        self.client.on_message = lambda c, u, m: self.messages.append(bytes(m.payload))
+        host, port = url.removeprefix("mqtt://").split(":")
+        self.client.connect(host, int(port))
+        self.client.subscribe("carbon/v1/#", qos=1)
+        self.client.loop_start()
+        time.sleep(0.3)
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def landed_rows(home) -> int:
+    return sum(pq.ParquetFile(home / f).metadata.num_rows for f in list_landing_files(home))
+
+
+@pytest.mark.broker
+def test_published_readings_become_the_warehouse_totals(mosquitto, settings):
+    observer = Observer(mosquitto.url)
+    landing = carbon_lake("land", "--broker", mosquitto.url, "--lake", str(settings.home))
+    try:
+        simulated = subprocess.run(
+            cli("simulate", "--broker", mosquitto.url, "--devices", "10", "--rate", "4",
+                               "--duration", "4", "--seed", "7", "--malformed-rate", "0.06", "--duplicate-rate", "0.06"),
+            capture_output=True, text=True, timeout=120, cwd=REPO_ROOT, check=True,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (len(observer.messages) == 0 or landed_rows(settings.home) < len(observer.messages)):
+            time.sleep(0.2)
+    finally:
+        landing.send_signal(signal.SIGTERM)
+        assert landing.wait(timeout=30) == 0
+        observer.close()
+
+    published = int(simulated.stdout.split("published=")[1].split()[0])
+    assert len(observer.messages) == published > 100
+    assert landed_rows(settings.home) == published, "every published message is in a landing file"
+    assert "duplicates=0 " not in simulated.stdout and "malformed=0 " not in simulated.stdout
+
+    subprocess.run(cli("materialize", "--lake", str(settings.home)), check=True, timeout=300, cwd=REPO_ROOT)
+
+    expected, keys, not_json = expected_from_published(observer.messages)
+    actual = dict(warehouse.query(settings.warehouse_path, "SELECT scope, sum(co2e_kg) FROM emissions GROUP BY 1").iter_rows())
+    assert set(actual) == set(expected) == {1, 2, 3}
+    for scope, total in expected.items():
+        assert math.isclose(actual[scope], total, rel_tol=1e-9), (scope, actual[scope], total)
+    totals = dict(warehouse.query(settings.warehouse_path, "SELECT scope, sum(co2e_kg) FROM scope_totals GROUP BY 1").iter_rows())
+    assert all(math.isclose(totals[s], expected[s], rel_tol=1e-9) for s in expected)
+
+    silver = read_table(Tables(settings).silver, SILVER_SCHEMA)
+    silver_keys = set(silver.select("source_id", "event_id").unique().iter_rows())
+    assert silver_keys == keys, "each valid (source_id, event_id) is in silver, once per metric"
+    assert silver.group_by("source_id", "event_id", "metric").len()["len"].max() == 1
+    assert warehouse.query(settings.warehouse_path,
+                           "SELECT count(*) AS n FROM (SELECT source_id, event_id, metric FROM emissions GROUP BY ALL HAVING count(*) > 1)"
+                           )["n"][0] == 0
+
+    quarantined = warehouse.query(settings.warehouse_path, "SELECT stage, reason, raw FROM quarantine")
+    assert not_json and set(not_json) <= set(quarantined["raw"].to_list()), "undecodable messages are kept, raw"
+    reasons = " | ".join(quarantined["reason"].to_list())
+    for expected_reason in ("payload: expected", "event_id: expected", "is not negative", "furlong"):
+        assert expected_reason in reasons
+
