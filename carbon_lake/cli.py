@@ -65,7 +65,10 @@ def land(broker: str | None, lake: Path | None, mqtt_protocol: str | None, clien
                                  landing_client_id=client_id, flush_seconds=flush_seconds)
     stop = _stop_on_signals()
     click.echo(f"landing {settings.broker_url} -> {settings.landing_dir} (MQTT {settings.mqtt_protocol})", err=True)
-    stats = LandingService(settings).run(stop)
+    try:
+        stats = LandingService(settings).run(stop)
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"landing from {settings.broker_url}: {exc}") from None
     click.echo(" ".join(f"{k}={v}" for k, v in vars(stats).items()), err=True)
 
 
@@ -95,9 +98,12 @@ def simulate(broker: str | None, mqtt_protocol: str | None, devices: int, rate: 
         click.echo(f"\rpublished={stats.published} readings={stats.readings} duplicates={stats.duplicates} "
                    f"malformed={stats.malformed}", nl=False, err=True)
 
-    stats = run_fleet(settings.broker_url, devices=devices, rate=rate, duration=duration, seed=seed,
-                      malformed_rate=malformed_rate, duplicate_rate=duplicate_rate,
-                      protocol=settings.mqtt_protocol, progress=progress, stop=stop)
+    try:
+        stats = run_fleet(settings.broker_url, devices=devices, rate=rate, duration=duration, seed=seed,
+                          malformed_rate=malformed_rate, duplicate_rate=duplicate_rate,
+                          protocol=settings.mqtt_protocol, progress=progress, stop=stop)
+    except (ConnectionError, ValueError, TimeoutError) as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(err=True)
     click.echo(f"published={stats.published} readings={stats.readings} duplicates={stats.duplicates} "
                f"malformed={stats.malformed} by_kind={stats.by_kind}")
@@ -148,8 +154,7 @@ def materialize(lake: Path | None) -> None:
     from assets.definitions import LAKE_JOB, build_definitions
 
     settings = Settings.from_env(home=lake)
-    settings.dagster_home.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home))
+    os.environ.setdefault("DAGSTER_HOME", str(settings.ensure_dagster_home()))
     with dg.DagsterInstance.get() as instance:
         result = build_definitions(settings).resolve_job_def(LAKE_JOB).execute_in_process(
             instance=instance, raise_on_error=False,

@@ -55,7 +55,7 @@ def run_demo(settings: Settings, broker_url: str | None, devices: int, rate: flo
         settings = replace(settings, broker_url=broker_url, mqtt_protocol="3.1.1")
     else:
         settings = replace(settings, broker_url=broker_url)
-    settings.dagster_home.mkdir(parents=True, exist_ok=True)
+    settings.ensure_dagster_home()
     env = {**os.environ, **settings.to_env(), "DAGSTER_HOME": str(settings.dagster_home), "PYTHONUNBUFFERED": "1"}
     dagster_port, app_port = free_port(dagster_port), free_port(app_port)
 

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -108,3 +109,23 @@ class Settings:
     @property
     def dagster_home(self) -> Path:
         return self.home / ".dagster"
+
+    def ensure_dagster_home(self) -> Path:
+        """Create the Dagster instance folder inside the lake (never committed, never shared)."""
+        self.dagster_home.mkdir(parents=True, exist_ok=True)
+        config = self.dagster_home / "dagster.yaml"
+        if not config.exists():
+            config.write_text("telemetry:\n  enabled: false\n")
+        return self.dagster_home
+
+
+def broker_address(broker_url: str) -> tuple[str, int]:
+    """``mqtt://HOST:PORT`` -> ``(host, port)``; the port defaults to 1883."""
+    parts = urlsplit(broker_url)
+    try:
+        port = parts.port or 1883
+    except ValueError:
+        port = None
+    if parts.scheme != "mqtt" or not parts.hostname or port is None:
+        raise ValueError(f"broker URL: expected mqtt://HOST:PORT, got {broker_url!r}")
+    return parts.hostname, port

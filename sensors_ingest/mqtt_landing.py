@@ -15,7 +15,6 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from urllib.parse import urlparse
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -23,18 +22,10 @@ from paho.mqtt.properties import Properties
 
 from carbon_lake.contracts import TOPIC_FILTER
 from carbon_lake.landing import LandingRecord, LandingWriter
-from carbon_lake.settings import Settings
+from carbon_lake.settings import Settings, broker_address
 
 log = logging.getLogger("carbon_lake.landing")
 SESSION_NEVER_EXPIRES = 0xFFFFFFFF
-
-
-def broker_address(url: str) -> tuple[str, int]:
-    """``mqtt://host:port`` -> ``(host, port)``; the default port is 1883."""
-    parsed = urlparse(url if "://" in url else f"mqtt://{url}")
-    if parsed.scheme != "mqtt" or not parsed.hostname:
-        raise ValueError(f"broker: expected mqtt://HOST:PORT, got {url!r}")
-    return parsed.hostname, parsed.port or 1883
 
 
 def mqtt_client(client_id: str, protocol: str, manual_ack: bool = False) -> mqtt.Client:
@@ -82,6 +73,7 @@ class LandingService:
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.on_disconnect = self._on_disconnect
+        self.client.on_subscribe = self._on_subscribe
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
@@ -91,6 +83,9 @@ class LandingService:
         self._connected.set()
         log.info("event=connected broker=%s client_id=%s session_present=%s", self.broker_url,
                  self.settings.landing_client_id, flags.session_present)
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        log.info("event=subscribed topic=%s granted=%s", TOPIC_FILTER, ",".join(str(c) for c in reason_codes))
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         self._connected.clear()

@@ -22,6 +22,8 @@ SCOPES = ["Scope 1", "Scope 2", "Scope 3"]
 # One colour per scope on every chart, whether or not a scope has data in the selection.
 SCOPE_COLOURS = alt.Scale(domain=SCOPES, range=["#d1495b", "#edae49", "#00798c"])
 BUCKET_LABEL = {"hour": "hourly", "day": "daily"}
+BUCKET_FORMAT = {"hour": "%d %b %H:%M", "day": "%d %b %Y"}
+MAX_LABELLED_BUCKETS = 12
 
 st.set_page_config(page_title="Carbon lake", page_icon="🌍", layout="wide")
 st.title("Carbon lake: emissions overview")
@@ -124,7 +126,7 @@ with left:
     by_scope = with_scope_label(snap.by_scope).to_pandas()
     st.altair_chart(
         alt.Chart(by_scope).mark_bar().encode(
-            x=alt.X("scope:N", title=None, sort=SCOPES),
+            x=alt.X("scope:N", title=None, sort=SCOPES, axis=alt.Axis(labelAngle=0)),
             y=alt.Y("tCO2e:Q", title="tCO2e"),
             color=scope_colour(legend=False),
             tooltip=["scope", alt.Tooltip("tCO2e:Q", format=",.3f")],
@@ -138,25 +140,32 @@ with right:
     ).to_pandas()
     st.altair_chart(
         alt.Chart(by_site).mark_bar().encode(
-            x=alt.X("site_label:N", title=None, sort="-y"),
+            x=alt.X("site_label:N", title=None, sort="-y", axis=alt.Axis(labelAngle=-20, labelLimit=180)),
             y=alt.Y("sum(tCO2e):Q", title="tCO2e"),
             color=scope_colour(),
-            order=alt.Order("scope:N"),
+            order=alt.Order("scope:O"),  # Scope 1 at the bottom of each stack
             tooltip=["org", "site", "scope", alt.Tooltip("tCO2e:Q", format=",.3f")],
         ),
         width="stretch",
     )
 
-# Trend: the bucket follows the span of the selected data.
+# Trend: the bucket follows the span of the selected data. Buckets are UTC, so the scale is
+# UTC too (a browser in Nairobi must not shift 10:00 to 13:00), and a few buckets get one tick
+# each rather than Vega's 15-minute ticks between hourly points.
 st.subheader(f"Trend ({BUCKET_LABEL[snap.bucket]}, UTC)")
-trend = with_scope_label(snap.trend).to_pandas()
+time_format = BUCKET_FORMAT[snap.bucket]
+trend = with_scope_label(snap.trend).with_columns(pl.col("bucket").dt.strftime(time_format).alias("when"))
+buckets = snap.trend["bucket"].unique().sort()
+ticks = (
+    [alt.DateTime(year=b.year, month=b.month, date=b.day, hours=b.hour, utc=True) for b in buckets.to_list()]
+    if buckets.len() <= MAX_LABELLED_BUCKETS else alt.Undefined
+)
 st.altair_chart(
-    alt.Chart(trend).mark_line(point=True).encode(
-        x=alt.X("bucket:T", title=None),
+    alt.Chart(trend.to_pandas()).mark_line(point=True).encode(
+        x=alt.X("bucket:T", title=None, scale=alt.Scale(type="utc"), axis=alt.Axis(format=time_format, values=ticks)),
         y=alt.Y("tCO2e:Q", title="tCO2e"),
         color=scope_colour(),
-        tooltip=[alt.Tooltip("bucket:T", title=snap.bucket, format="%Y-%m-%d %H:%M"), "scope",
-                 alt.Tooltip("tCO2e:Q", format=",.3f")],
+        tooltip=[alt.Tooltip("when:N", title=f"{snap.bucket} (UTC)"), "scope", alt.Tooltip("tCO2e:Q", format=",.3f")],
     ),
     width="stretch",
 )

