@@ -14,7 +14,9 @@ LAKE_JOB = "materialize_lake"
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or Settings.from_env()
-    job = dg.define_asset_job(LAKE_JOB, selection=dg.AssetSelection.all(), description="landing -> bronze -> silver -> emissions -> gold")
+    # In one process: the stages are quick, and a process per step would cost more than the work.
+    job = dg.define_asset_job(LAKE_JOB, selection=dg.AssetSelection.all(), executor_def=dg.in_process_executor,
+                              description="landing -> bronze -> silver -> emissions -> gold")
     return dg.Definitions(
         assets=[landing, bronze.bronze_readings, silver.silver_readings, emissions.emissions,
                 gold.scope_totals, gold.factors, gold.quarantine],

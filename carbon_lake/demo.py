@@ -40,6 +40,21 @@ def wait_for_port(port: int, timeout: float) -> bool:
     return False
 
 
+def status_line(settings: Settings) -> str:
+    """One line of progress: files landed, readings with emissions, tCO2e by scope."""
+    from carbon_lake import warehouse
+    from carbon_lake.landing import list_landing_files
+
+    files = len(list_landing_files(settings.home))
+    try:
+        totals = warehouse.query(settings.warehouse_path,
+                                 "SELECT scope, count(*) AS n, sum(co2e_kg) AS kg FROM emissions GROUP BY 1 ORDER BY 1")
+    except Exception:  # noqa: BLE001 - no warehouse yet, or a table not written yet
+        return f"landing files={files}  waiting for the first materialization"
+    scopes = "  ".join(f"scope {s}={kg:.3f} kg CO2e" for s, _, kg in totals.iter_rows())
+    return f"landing files={files}  emission rows={int(totals['n'].sum())}  {scopes}"
+
+
 def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
 
@@ -59,8 +74,13 @@ def run_demo(settings: Settings, broker_url: str | None, devices: int, rate: flo
     env = {**os.environ, **settings.to_env(), "DAGSTER_HOME": str(settings.dagster_home), "PYTHONUNBUFFERED": "1"}
     dagster_port, app_port = free_port(dagster_port), free_port(app_port)
 
+    logs = settings.home / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+
     def start(name: str, command: list[str]) -> None:
-        children.append((name, subprocess.Popen(command, env=env, cwd=REPO_ROOT, start_new_session=True)))
+        with open(logs / f"{name}.log", "ab") as log:
+            children.append((name, subprocess.Popen(command, env=env, cwd=REPO_ROOT, start_new_session=True,
+                                                    stdout=log, stderr=subprocess.STDOUT)))
 
     def stop_all(*_: object) -> None:
         for _, child in reversed(children):
@@ -91,11 +111,16 @@ def run_demo(settings: Settings, broker_url: str | None, devices: int, rate: flo
         print(f"\ncarbon-lake demo\n  broker     {broker_url}\n  lake       {settings.home}\n"
               f"  Dagster UI http://127.0.0.1:{dagster_port}\n  Streamlit  http://127.0.0.1:{app_port}\n"
               f"  SQL        carbon-lake sql --lake {settings.home} \"SELECT scope, sum(co2e_kg) FROM emissions GROUP BY 1\"\n"
+              f"  logs       {logs}/*.log\n"
               "Micro-batches run every few seconds once Dagster is up. Ctrl-C stops everything.\n", flush=True)
+        next_status = time.monotonic() + 10
         while True:
             for name, child in children:
                 if child.poll() is not None:
-                    raise RuntimeError(f"{name} exited with code {child.returncode}")
+                    raise RuntimeError(f"{name} exited with code {child.returncode}; see {logs / (name + '.log')}")
+            if time.monotonic() >= next_status:
+                next_status = time.monotonic() + 10
+                print(status_line(settings), flush=True)
             time.sleep(0.5)
     except KeyboardInterrupt:
         print("\nstopping...", flush=True)

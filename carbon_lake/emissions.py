@@ -78,7 +78,7 @@ def apply_factors(silver: pl.DataFrame, release: FactorRelease, factors_dir: Pat
         *[(pl.col("quantity") * pl.col(per_unit)).alias(name) for name, per_unit in GASES.items()],
         "landing_file", "landing_offset",
         pl.when(pl.col("priority") == "r0").then(pl.format("region {} matched", "candidate_region"))
-        .otherwise(pl.format("region {} not in release, fell back to {}", region, "candidate_region"))
+        .otherwise(pl.format("no {} factor for region {}, fell back to {}", "activity", region, "candidate_region"))
         .alias("factor_rule"),
         "vertical", "region", "metric",
     )

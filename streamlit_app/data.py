@@ -91,6 +91,24 @@ def choose_bucket(first: Any, last: Any) -> str:
     return "hour" if last - first <= HOURLY_UP_TO else "day"
 
 
+def zero_fill(trend: pl.DataFrame, bucket: str) -> pl.DataFrame:
+    """Every bucket between the first and last, for every scope, with 0 where nothing was emitted.
+
+    Without this a line chart draws a straight line across days without readings, as if
+    there had been emissions on them.
+    """
+    if trend.is_empty():
+        return trend
+    every = pl.datetime_range(trend["bucket"].min(), trend["bucket"].max(), interval=f"1{bucket[0]}",
+                              time_unit="us", eager=True).alias("bucket")
+    grid = every.to_frame().join(trend.select("scope").unique(), how="cross")
+    return (
+        grid.join(trend.with_columns(pl.col("bucket").cast(pl.Datetime("us"))), on=["bucket", "scope"], how="left")
+        .with_columns(pl.col("co2e_kg").fill_null(0.0))
+        .sort("bucket", "scope")
+    )
+
+
 def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None) -> pl.DataFrame:
     """A query's result as a Polars frame (through a relation: no extra Arrow copy)."""
     return con.sql(sql, params=params).pl()
@@ -159,6 +177,7 @@ def load_snapshot(path: str, version: FileVersion, orgs: tuple[str, ...], sites:
                 FROM emissions WHERE {_WHERE} GROUP BY ALL ORDER BY bucket, scope""",
             {**params, "bucket": bucket},
         )
+        trend = zero_fill(trend, bucket)
         releases = _frame(
             con,
             f"""SELECT factor_release, count(DISTINCT factor_id) AS factors_used, count(*) AS line_items,
