@@ -34,6 +34,17 @@ def wait_for_port(port: int, timeout: float = 10.0) -> None:
     raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
 
 
+def stop(process: subprocess.Popen, timeout: float = 10.0) -> None:
+    """Terminate a child process, and kill it if it does not exit in time."""
+    if process.poll() is None:
+        process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 class Mosquitto:
     """A real Mosquitto process configured the way carbon-lake asks brokers to be configured."""
 
@@ -59,9 +70,16 @@ class Mosquitto:
         wait_for_port(self.port)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
+        if self.process:
+            stop(self.process)
+
+
+@pytest.fixture(scope="module")
+def module_mosquitto(tmp_path_factory: pytest.TempPathFactory):
+    """One broker for a whole test module, for tests that do not restart it."""
+    broker = Mosquitto(tmp_path_factory.mktemp("broker"))
+    yield broker
+    broker.stop()
 
 
 @pytest.fixture

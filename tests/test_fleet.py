@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
-import subprocess
 import threading
 import time
 from collections import Counter, defaultdict
@@ -21,49 +17,14 @@ from carbon_lake.contracts import BRONZE_SCHEMA, TOPIC_FILTER, Topic
 from carbon_lake.payload import parse_message
 from carbon_lake.settings import REPO_ROOT
 from carbon_lake.silver import to_silver
+from tests.conftest import free_port
 from sensors_ingest.fleet import KINDS, MALFORMED_KINDS, FleetStats, build_fleet, simulate
 
 pytestmark = pytest.mark.broker
 
-MOSQUITTO = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def _mosquitto_port(tmp_path_factory: pytest.TempPathFactory):
-    if MOSQUITTO is None:
-        pytest.fail("mosquitto is not installed (apt-get install mosquitto)")
-    folder = tmp_path_factory.mktemp("fleet-broker")
-    port = _free_port()
-    config = folder / "mosquitto.conf"
-    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-    log = open(folder / "mosquitto.log", "wb")
-    process = subprocess.Popen([MOSQUITTO, "-c", str(config)], stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"mosquitto exited: {(folder / 'mosquitto.log').read_text(errors='replace')}")
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            if time.monotonic() > deadline:
-                pytest.fail(f"mosquitto not listening on 127.0.0.1:{port} after 10 s")
-            time.sleep(0.05)
-        yield port
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+def _mosquitto_port(module_mosquitto) -> int:
+    return module_mosquitto.port
 
 
 class Observer:
@@ -309,7 +270,7 @@ def test_runs_until_stopped(_mosquitto_port: int):
 
 
 def test_unreachable_broker_is_named():
-    url = f"mqtt://127.0.0.1:{_free_port()}"
+    url = f"mqtt://127.0.0.1:{free_port()}"
     with pytest.raises(ConnectionError, match=url):
         simulate(url, devices=5, rate=1, duration=1)
     with pytest.raises(ValueError, match="mqtt://HOST:PORT"):

@@ -11,7 +11,6 @@ import csv
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from streamlit.testing.v1 import AppTest
 from assets.definitions import LAKE_JOB, build_definitions
 from carbon_lake.landing import LandingWriter, records_now
 from carbon_lake.settings import Settings
+from tests.conftest import free_port, stop
 
 REPO = Path(__file__).resolve().parent.parent
 HOME_PAGE = REPO / "streamlit_app" / "Home.py"
@@ -219,12 +219,6 @@ def test_empty_lake_explains_how_to_get_data(tmp_path: Path, monkeypatch: pytest
     assert not home.exists()  # the page creates nothing
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def wait_healthy(url: str, server: subprocess.Popen, deadline_seconds: float = 30.0) -> None:
     deadline = time.monotonic() + deadline_seconds
     while time.monotonic() < deadline:
@@ -336,12 +330,7 @@ def screenshot_when_rendered(url: str, out: Path, profile: Path, deadline_second
         finally:
             devtools.close()
     finally:
-        chromium.terminate()
-        try:
-            chromium.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            chromium.kill()
-            chromium.wait()
+        stop(chromium)
 
 
 @pytest.mark.browser
@@ -364,12 +353,7 @@ def test_home_renders_in_headless_chromium(lake: Path, tmp_path: Path) -> None:
             state, console_errors = screenshot_when_rendered(
                 f"http://127.0.0.1:{port}/", SCREENSHOT, tmp_path / "chromium-profile")
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+            stop(server)
     server_log = log_path.read_text(errors="replace")
 
     assert state["exceptions"] == 0, state["text"]
