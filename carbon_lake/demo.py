@@ -64,7 +64,8 @@ def run_demo(settings: Settings, broker_url: str | None, devices: int, rate: flo
     bin_dir = Path(sys.executable).parent
     cli = [sys.executable, "-m", "carbon_lake.cli"]
     children: list[tuple[str, subprocess.Popen]] = []
-    if broker_url is None:
+    embedded = broker_url is None
+    if embedded:
         port = free_port(1883)
         broker_url = f"mqtt://127.0.0.1:{port}"
         settings = replace(settings, broker_url=broker_url, mqtt_protocol="3.1.1")
@@ -97,9 +98,9 @@ def run_demo(settings: Settings, broker_url: str | None, devices: int, rate: flo
 
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        if "127.0.0.1" in broker_url and settings.mqtt_protocol == "3.1.1":
-            start("broker", cli + ["broker", "--port", broker_url.rsplit(":", 1)[1]])
-            if not wait_for_port(int(broker_url.rsplit(":", 1)[1]), 20):
+        if embedded:
+            start("broker", cli + ["broker", "--port", str(port)])
+            if not wait_for_port(port, 20):
                 raise RuntimeError(f"embedded broker did not start on {broker_url}")
         start("land", cli + ["land"])
         start("simulate", cli + ["simulate", "--devices", str(devices), "--rate", str(rate), "--duration", "0"])
