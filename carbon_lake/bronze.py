@@ -33,12 +33,13 @@ def parse_landing_file(home: Path, relative: str) -> tuple[pl.DataFrame, pl.Data
         lineage = {"landing_file": relative, "landing_offset": offset}
         rows.extend({**row, **lineage, "received_at": received_at} for row in parsed.rows)
         rejected.extend(
-            {**lineage, "source_id": r.source_id, "event_id": r.event_id, "reason": r.reason, "raw": payload}
+            {**lineage, "topic": topic, "source_id": r.source_id, "event_id": r.event_id, "reason": r.reason,
+             "raw": payload}
             for r in parsed.rejections
         )
     bronze = pl.DataFrame(rows, schema=_BRONZE_TYPES) if rows else pl.DataFrame(schema=_BRONZE_TYPES)
     quarantine = quarantine_frame("bronze", pl.DataFrame(rejected, schema={
-        "landing_file": pl.Utf8, "landing_offset": pl.Int64, "source_id": pl.Utf8,
+        "landing_file": pl.Utf8, "landing_offset": pl.Int64, "topic": pl.Utf8, "source_id": pl.Utf8,
         "event_id": pl.Utf8, "reason": pl.Utf8, "raw": pl.Binary}))
     return bronze, quarantine, statuses
 

@@ -136,6 +136,7 @@ QUARANTINE_SCHEMA = pa.schema(
         ("stage", pa.string()),
         ("landing_file", pa.string()),
         ("landing_offset", pa.int64()),
+        ("topic", pa.string()),
         ("source_id", pa.string()),
         ("event_id", pa.string()),
         ("metric", pa.string()),

@@ -20,15 +20,14 @@ _TYPES = pl.from_arrow(QUARANTINE_SCHEMA.empty_table()).schema
 
 
 def with_raw(home: Path, rows: pl.DataFrame) -> pl.DataFrame:
-    """Attach each rejected row's raw message bytes, found by ``(landing_file, landing_offset)``."""
+    """Attach each rejected row's topic and raw message bytes, found by its landing lineage."""
     if rows.is_empty():
-        return rows.with_columns(pl.lit(None, dtype=pl.Binary).alias("raw"))
+        return rows.with_columns(pl.lit(None, dtype=pl.Utf8).alias("topic"), pl.lit(None, dtype=pl.Binary).alias("raw"))
     raw = []
     for relative in rows["landing_file"].unique().to_list():
-        payloads = read_landing_file(home, relative).column("payload")
-        raw.append(pl.DataFrame({"landing_file": relative, "landing_offset": range(len(payloads)),
-                                 "raw": payloads.to_pylist()},
-                                schema={"landing_file": pl.Utf8, "landing_offset": pl.Int64, "raw": pl.Binary}))
+        landed = pl.from_arrow(read_landing_file(home, relative).select(["topic", "payload"]))
+        raw.append(landed.rename({"payload": "raw"}).with_row_index("landing_offset").select(
+            pl.lit(relative).alias("landing_file"), pl.col("landing_offset").cast(pl.Int64), "topic", "raw"))
     return rows.join(pl.concat(raw), on=["landing_file", "landing_offset"], how="left")
 
 

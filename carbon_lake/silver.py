@@ -41,14 +41,33 @@ READING_CHECKS = pa.DataFrameSchema(
 )
 
 
-def first_landed(bronze: pl.DataFrame) -> pl.DataFrame:
-    """Keep, per ``(source_id, event_id)``, only the rows of the message that landed first."""
-    winners = (
-        bronze.sort("received_at", "landing_file", "landing_offset")
-        .unique(subset=KEY, keep="first", maintain_order=True)
-        .select(*KEY, "landing_file", "landing_offset")
+def first_landed(bronze: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+    """``(rows of the first landed copy of each reading, conflicting copies with a reason, identical copies)``.
+
+    A redelivered reading is byte-for-byte the same and changes nothing. A later message that
+    reuses a ``(source_id, event_id)`` with different content is not silently ignored: its rows
+    go to quarantine, naming where the kept copy landed.
+    """
+    copy = [*KEY, "landing_file", "landing_offset"]
+    copies = bronze.group_by(copy).agg(
+        pl.first("received_at"),
+        pl.concat_str([pl.col("ts").cast(pl.Utf8), "metric", pl.col("value").cast(pl.Utf8), pl.col("unit").fill_null("")],
+                      separator="|").sort().str.join(";").alias("content"),
     )
-    return bronze.join(winners, on=[*KEY, "landing_file", "landing_offset"], how="semi")
+    ranked = copies.sort("received_at", "landing_file", "landing_offset").with_columns(
+        pl.int_range(pl.len()).over(KEY).alias("copy_rank"),
+        pl.col("content").first().over(KEY).alias("kept_content"),
+        pl.format("{}#{}", pl.col("landing_file").first().over(KEY), pl.col("landing_offset").first().over(KEY)).alias("kept_at"),
+    )
+    winners = ranked.filter(pl.col("copy_rank") == 0).select(copy)
+    conflicting = ranked.filter((pl.col("copy_rank") > 0) & (pl.col("content") != pl.col("kept_content")))
+    identical = ranked.filter((pl.col("copy_rank") > 0) & (pl.col("content") == pl.col("kept_content")))
+    conflicts = bronze.join(conflicting.select(*copy, "kept_at"), on=copy).with_columns(
+        pl.format("(source_id, event_id): expected new content or an exact redelivery, got different content for a "
+                  "reading already landed at {}; the first landed copy is kept", "kept_at").alias("reason")
+    ).drop("kept_at")
+    identical_rows = bronze.join(identical.select(copy), on=copy, how="semi").height
+    return bronze.join(winners, on=copy, how="semi"), conflicts, identical_rows
 
 
 def unit_mapping(pairs: pl.DataFrame, factors_dir: Path) -> pl.DataFrame:
@@ -82,8 +101,7 @@ def unit_mapping(pairs: pl.DataFrame, factors_dir: Path) -> pl.DataFrame:
 
 def to_silver(bronze: pl.DataFrame, factors_dir: Path) -> tuple[pl.DataFrame, pl.DataFrame, int]:
     """``(silver, rejected rows with reason, duplicate rows absorbed)``."""
-    unique = first_landed(bronze)
-    duplicates = bronze.height - unique.height
+    unique, conflicts, duplicates = first_landed(bronze)
     mapping = unit_mapping(unique.select("metric", "unit").unique(), factors_dir)
     mapped = unique.with_columns(pl.col("unit").fill_null("").alias("unit_key")).join(
         mapping, on=["metric", "unit_key"], how="left"
@@ -94,7 +112,8 @@ def to_silver(bronze: pl.DataFrame, factors_dir: Path) -> tuple[pl.DataFrame, pl
     ).with_row_index("_row")
     failed = _pandera_failures(candidates)
     rejected = pl.concat(
-        [unmappable.select(*BRONZE_COLUMNS, "reason"),
+        [conflicts.select(*BRONZE_COLUMNS, "reason"),
+         unmappable.select(*BRONZE_COLUMNS, "reason"),
          candidates.join(failed, on="_row").select(*BRONZE_COLUMNS, "reason")]
     )
     silver = candidates.join(failed, on="_row", how="anti").select(SILVER_COLUMNS)

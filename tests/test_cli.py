@@ -50,9 +50,12 @@ def test_files_are_ingested_materialized_and_queried(settings, tmp_path):
     assert math.isclose(rows[0]["co2e_kg"], 1000 * 0.08483)  # 1 MWh x Ember 2024 Kenya
     assert math.isclose(rows[1]["co2e_kg"], 100 * 2.51279)  # 100 L x DESNZ 2024 diesel (average biofuel blend)
 
-    quarantine = runner.invoke(main, ["sql", "SELECT stage, reason FROM quarantine ORDER BY reason", "--format", "json"])
-    reasons = [r["reason"] for r in json.loads(quarantine.output)]
+    quarantine = runner.invoke(main, ["sql", "SELECT stage, topic, reason FROM quarantine ORDER BY reason", "--format", "json"])
+    rejected = json.loads(quarantine.output)
+    reasons = [r["reason"] for r in rejected]
     assert len(reasons) == 3
+    assert {(r["stage"], r["topic"]) for r in rejected} == {
+        ("bronze", "ingest/acme/energy.csv"), ("bronze", "ingest/acme/meters.jsonl"), ("bronze", "ingest/acme/broken.json")}
     assert any(r.startswith("metrics.diesel_litres: expected a number, got 'twelve'") for r in reasons)
     assert sum(r.startswith("payload: expected JSON") for r in reasons) == 2
 
@@ -70,3 +73,22 @@ def test_sql_errors_are_reported_not_raised(settings, tmp_path):
     warehouse.replace_tables(settings.warehouse_path, {"emissions": pl.DataFrame({"scope": [1]})})
     result = CliRunner().invoke(main, ["sql", "SELECT nope FROM emissions"])
     assert result.exit_code == 1 and "nope" in result.output
+
+
+def test_a_reused_event_id_with_new_content_is_quarantined_not_dropped(settings, tmp_path):
+    reading = {"source_id": "m-1", "event_id": "7", "ts": "2026-11-02T10:00:00Z",
+               "metrics": {"electricity_kwh": 10}, "tags": {"site": "kangaita", "region": "KE"}}
+    redelivered = dict(reading)
+    changed = {**reading, "metrics": {"electricity_kwh": 99}}
+    (tmp_path / "first.jsonl").write_text(json.dumps(reading) + "\n" + json.dumps(redelivered) + "\n")
+    (tmp_path / "later.jsonl").write_text(json.dumps(changed) + "\n")
+    runner = CliRunner()
+    assert runner.invoke(main, ["ingest", str(tmp_path / "first.jsonl")]).exit_code == 0
+    assert runner.invoke(main, ["ingest", str(tmp_path / "later.jsonl")]).exit_code == 0
+    subprocess.run(cli("materialize"), check=True, cwd=REPO_ROOT, timeout=300)
+
+    rows = json.loads(runner.invoke(main, ["sql", "SELECT quantity, co2e_kg FROM emissions", "--format", "json"]).output)
+    assert rows == [{"quantity": 10.0, "co2e_kg": pytest.approx(10 * 0.08483)}]  # the first copy, counted once
+    rejected = json.loads(runner.invoke(main, ["sql", "SELECT stage, reason FROM quarantine", "--format", "json"]).output)
+    assert len(rejected) == 1 and rejected[0]["stage"] == "silver"
+    assert "different content for a reading already landed at landing/date=" in rejected[0]["reason"]

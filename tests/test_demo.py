@@ -40,13 +40,20 @@ def get(url: str, data: bytes | None = None) -> bytes:
         return response.read()
 
 
+@pytest.fixture(params=["embedded broker", "existing Mosquitto"])
+def broker_args(request) -> list[str]:
+    if request.param == "embedded broker":
+        return []
+    return ["--broker", request.getfixturevalue("mosquitto").url]
+
+
 @pytest.mark.timeout(420)
-def test_demo_runs_end_to_end_and_stops_cleanly(tmp_path):
+def test_demo_runs_end_to_end_and_stops_cleanly(tmp_path, broker_args):
     lake = tmp_path / "lake"
     dagster_port, app_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CARBON_LAKE_", "DAGSTER_HOME"))}
     env["CARBON_LAKE_MICROBATCH_SECONDS"] = "5"
-    demo = subprocess.Popen(cli("demo", "--lake", str(lake), "--devices", "5", "--rate", "2",
+    demo = subprocess.Popen(cli("demo", *broker_args, "--lake", str(lake), "--devices", "5", "--rate", "2",
                                 "--dagster-port", str(dagster_port), "--app-port", str(app_port)),
                             cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output: list[str] = []
@@ -59,6 +66,8 @@ def test_demo_runs_end_to_end_and_stops_cleanly(tmp_path):
             assert time.monotonic() < deadline, "no materialization within 300 s:\n" + "".join(output)
         text = "".join(output)
         assert f"http://127.0.0.1:{dagster_port}" in text and f"http://127.0.0.1:{app_port}" in text
+        if broker_args:
+            assert f"broker     {broker_args[1]}" in text, "the demo uses the broker it was given"
 
         assert get(f"http://127.0.0.1:{app_port}/_stcore/health") == b"ok"
         query = json.dumps({"query": "{ assetNodes { assetKey { path } } }"}).encode()
