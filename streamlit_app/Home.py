@@ -29,16 +29,17 @@ st.set_page_config(page_title="Carbon lake", page_icon="🌍", layout="wide")
 st.title("Carbon lake: emissions overview")
 
 
-def tonnes(kg: float) -> str:
-    """kg from the warehouse as tonnes; 3 decimals keep kilogram precision for small sites."""
-    return f"{kg / 1000:,.3f}"
+def display_unit(largest_kg: float) -> tuple[str, float]:
+    """Tonnes, unless everything is under a tonne (a fresh demo): then kilograms, so the page
+    shows real numbers instead of a row of 0.000."""
+    return ("t", 1000.0) if largest_kg >= 1000 else ("kg", 1.0)
 
 
 def with_scope_label(frame: pl.DataFrame) -> pl.DataFrame:
-    """Scope numbers as 'Scope n' labels and kg as tonnes, ready for a chart."""
+    """Scope numbers as 'Scope n' labels and kg in the page's unit, ready for a chart."""
     return frame.with_columns(
         pl.format("Scope {}", pl.col("scope")).alias("scope"),
-        (pl.col("co2e_kg") / 1000).alias("tCO2e"),
+        (pl.col("co2e_kg") / DIVISOR).alias("co2e"),
     )
 
 
@@ -101,12 +102,21 @@ if snap.missing_tables:
 
 # Headline metrics.
 head = snap.headline
+UNIT, DIVISOR = display_unit(max(head.co2e_kg, head.biogenic_co2_kg))
+CO2E = f"{UNIT}CO2e"
+
+
+def amount(kg: float) -> str:
+    """kg from the warehouse in the page's unit; 3 decimals keep kilogram precision in tonnes."""
+    return f"{kg / DIVISOR:,.3f}"
+
+
 cols = st.columns(4)
-cols[0].metric("Total tCO2e", tonnes(head.co2e_kg), help="Scopes 1 + 2 + 3, tonnes of CO2 equivalent.")
+cols[0].metric(f"Total {CO2E}", amount(head.co2e_kg), help="Scopes 1 + 2 + 3, in CO2 equivalent.")
 for col, scope in zip(cols[1:], (1, 2, 3)):
-    col.metric(f"Scope {scope} tCO2e", tonnes(head.scope_kg[scope]))
+    col.metric(f"Scope {scope} {CO2E}", amount(head.scope_kg[scope]))
 cols = st.columns(4)
-cols[0].metric("Biogenic CO2 (t, outside scopes)", tonnes(head.biogenic_co2_kg),
+cols[0].metric(f"Biogenic CO2 ({UNIT}, outside scopes)", amount(head.biogenic_co2_kg),
                help="CO2 from burning biomass (e.g. firewood). GHG Protocol reports it separately, "
                     "not in the scope totals.")
 cols[1].metric("Readings", f"{head.readings:,}",
@@ -127,9 +137,9 @@ with left:
     st.altair_chart(
         alt.Chart(by_scope).mark_bar().encode(
             x=alt.X("scope:N", title=None, sort=SCOPES, axis=alt.Axis(labelAngle=0)),
-            y=alt.Y("tCO2e:Q", title="tCO2e"),
+            y=alt.Y("co2e:Q", title=CO2E),
             color=scope_colour(legend=False),
-            tooltip=["scope", alt.Tooltip("tCO2e:Q", format=",.3f")],
+            tooltip=["scope", alt.Tooltip("co2e:Q", title=CO2E, format=",.3f")],
         ),
         width="stretch",
     )
@@ -141,10 +151,10 @@ with right:
     st.altair_chart(
         alt.Chart(by_site).mark_bar().encode(
             x=alt.X("site_label:N", title=None, sort="-y", axis=alt.Axis(labelAngle=-20, labelLimit=180)),
-            y=alt.Y("sum(tCO2e):Q", title="tCO2e"),
+            y=alt.Y("sum(co2e):Q", title=CO2E),
             color=scope_colour(),
             order=alt.Order("scope:O"),  # Scope 1 at the bottom of each stack
-            tooltip=["org", "site", "scope", alt.Tooltip("tCO2e:Q", format=",.3f")],
+            tooltip=["org", "site", "scope", alt.Tooltip("co2e:Q", title=CO2E, format=",.3f")],
         ),
         width="stretch",
     )
@@ -163,9 +173,9 @@ ticks = (
 st.altair_chart(
     alt.Chart(trend.to_pandas()).mark_line(point=True).encode(
         x=alt.X("bucket:T", title=None, scale=alt.Scale(type="utc"), axis=alt.Axis(format=time_format, values=ticks)),
-        y=alt.Y("tCO2e:Q", title="tCO2e"),
+        y=alt.Y("co2e:Q", title=CO2E),
         color=scope_colour(),
-        tooltip=[alt.Tooltip("when:N", title=f"{snap.bucket} (UTC)"), "scope", alt.Tooltip("tCO2e:Q", format=",.3f")],
+        tooltip=[alt.Tooltip("when:N", title=f"{snap.bucket} (UTC)"), "scope", alt.Tooltip("co2e:Q", title=CO2E, format=",.3f")],
     ),
     width="stretch",
 )
@@ -173,23 +183,23 @@ st.altair_chart(
 # Which factor releases produced these numbers.
 st.subheader("Factor releases used")
 st.dataframe(
-    snap.releases.with_columns((pl.col("co2e_kg") / 1000).alias("tCO2e")).drop("co2e_kg"),
+    snap.releases.with_columns((pl.col("co2e_kg") / DIVISOR).alias("co2e")).drop("co2e_kg"),
     hide_index=True,
     column_config={
         "factor_release": "Release",
         "factors_used": "Factors used",
         "line_items": "Line items",
-        "tCO2e": st.column_config.NumberColumn("tCO2e", format="%.3f"),
+        "co2e": st.column_config.NumberColumn(CO2E, format="%.3f"),
         "first_ts": "First reading",
         "last_ts": "Last reading",
     },
 )
 with st.expander("Factors applied"):
     st.dataframe(
-        snap.factors_used.with_columns((pl.col("co2e_kg") / 1000).alias("tCO2e")).drop("co2e_kg"),
+        snap.factors_used.with_columns((pl.col("co2e_kg") / DIVISOR).alias("co2e")).drop("co2e_kg"),
         hide_index=True,
         column_config={
             "factor_value": st.column_config.NumberColumn("kg CO2e per unit", format="%.6g"),
-            "tCO2e": st.column_config.NumberColumn("tCO2e", format="%.3f"),
+            "co2e": st.column_config.NumberColumn(CO2E, format="%.3f"),
         },
     )

@@ -130,7 +130,8 @@ def metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
 
-def tonnes(value: str) -> float:
+def shown_number(value: str) -> float:
+    """A metric's shown number (in whatever unit its label names)."""
     return float(value.replace(",", ""))
 
 
@@ -151,11 +152,11 @@ def test_home_shows_totals_computed_from_landed_readings(lake: Path, monkeypatch
     shown = metrics(at)
     want = expected_kg(KANGAITA + LEEDS)
     # 3 decimals of tonnes: the page is right to the kilogram.
-    assert tonnes(shown["Total tCO2e"]) == pytest.approx(want["total"] / 1000, abs=6e-4)
-    assert tonnes(shown["Scope 1 tCO2e"]) == pytest.approx(want["scope1"] / 1000, abs=6e-4)
-    assert tonnes(shown["Scope 2 tCO2e"]) == pytest.approx(want["scope2"] / 1000, abs=6e-4)
-    assert tonnes(shown["Scope 3 tCO2e"]) == 0.0
-    assert tonnes(shown["Biogenic CO2 (t, outside scopes)"]) == pytest.approx(want["biogenic"] / 1000, abs=6e-4)
+    assert shown_number(shown["Total tCO2e"]) == pytest.approx(want["total"] / 1000, abs=6e-4)
+    assert shown_number(shown["Scope 1 tCO2e"]) == pytest.approx(want["scope1"] / 1000, abs=6e-4)
+    assert shown_number(shown["Scope 2 tCO2e"]) == pytest.approx(want["scope2"] / 1000, abs=6e-4)
+    assert shown_number(shown["Scope 3 tCO2e"]) == 0.0
+    assert shown_number(shown["Biogenic CO2 (t, outside scopes)"]) == pytest.approx(want["biogenic"] / 1000, abs=6e-4)
     assert shown["Readings"] == str(len(KANGAITA) + len(LEEDS))
     assert shown["Quarantined rows"] == "1"
     # The KE electricity factor really is the one the brief quotes, so the check is not circular.
@@ -178,7 +179,7 @@ def test_org_filter_narrows_totals_and_site_choices(lake: Path, monkeypatch: pyt
     assert at.sidebar.multiselect(key="orgs").options == ["brewco", "ktda"]
 
     at.sidebar.multiselect(key="sites").set_value(["leeds"]).run()
-    assert tonnes(metrics(at)["Total tCO2e"]) == pytest.approx(expected_kg(LEEDS)["total"] / 1000, abs=6e-4)
+    assert shown_number(metrics(at)["Total tCO2e"]) == pytest.approx(expected_kg(LEEDS)["total"] / 1000, abs=6e-4)
 
     # Choosing the other org drops the now-impossible site instead of failing.
     at.sidebar.multiselect(key="orgs").set_value(["ktda"]).run()
@@ -186,7 +187,7 @@ def test_org_filter_narrows_totals_and_site_choices(lake: Path, monkeypatch: pyt
     assert at.sidebar.multiselect(key="sites").options == ["kangaita"]
     assert at.sidebar.multiselect(key="sites").value == []
     shown = metrics(at)
-    assert tonnes(shown["Total tCO2e"]) == pytest.approx(expected_kg(KANGAITA)["total"] / 1000, abs=6e-4)
+    assert shown_number(shown["Total tCO2e"]) == pytest.approx(expected_kg(KANGAITA)["total"] / 1000, abs=6e-4)
     assert shown["Readings"] == str(len(KANGAITA))
 
 
@@ -194,7 +195,7 @@ def test_new_materialization_shows_up_on_rerun(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setenv("CARBON_LAKE_HOME", str(tmp_path))
     land_and_materialize(tmp_path, [[KANGAITA[0].message()]])
     at = run_app()
-    assert tonnes(metrics(at)["Total tCO2e"]) == pytest.approx(expected_kg(KANGAITA[:1])["total"] / 1000, abs=6e-4)
+    assert shown_number(metrics(at)["Total tCO2e"]) == pytest.approx(expected_kg(KANGAITA[:1])["total"] / 1000, abs=6e-4)
 
     assert any("hourly" in h.value for h in at.subheader)
 
@@ -202,8 +203,21 @@ def test_new_materialization_shows_up_on_rerun(tmp_path: Path, monkeypatch: pyte
     at.run()  # same session, same cache: the new warehouse file must be read, not the cached one
     assert not at.exception, [e.value for e in at.exception]
     want = expected_kg(KANGAITA[:1] + LEEDS + [TEN_DAYS_LATER])["total"]
-    assert tonnes(metrics(at)["Total tCO2e"]) == pytest.approx(want / 1000, abs=6e-4)
+    assert shown_number(metrics(at)["Total tCO2e"]) == pytest.approx(want / 1000, abs=6e-4)
     assert any("daily" in h.value for h in at.subheader)
+
+
+def test_small_totals_are_shown_in_kilograms(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fresh demo has grams, not tonnes: the page switches unit rather than showing 0.000."""
+    monkeypatch.setenv("CARBON_LAKE_HOME", str(tmp_path))
+    small = Reading("ktda", "kangaita", "plug-1", "KE", "000001", "2026-11-23T10:00:00Z", {"electricity_kwh": 10.0})
+    land_and_materialize(tmp_path, [[small.message()]])
+    at = run_app()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = metrics(at)
+    assert "Total tCO2e" not in shown
+    assert shown_number(shown["Total kgCO2e"]) == pytest.approx(10 * 0.08483, abs=6e-4)  # 10 kWh x Ember 2024 Kenya
+    assert shown_number(shown["Scope 2 kgCO2e"]) == pytest.approx(10 * 0.08483, abs=6e-4)
 
 
 def test_empty_lake_explains_how_to_get_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -360,7 +374,7 @@ def test_home_renders_in_headless_chromium(lake: Path, tmp_path: Path) -> None:
     assert not console_errors, console_errors  # e.g. a Vega spec that fails at render time
     assert page_ready(state), (state, server_log)  # 3 charts with marks and axis labels, 7 metrics
     lines = [line.strip() for line in state["text"].splitlines() if line.strip()]
-    total = tonnes(lines[lines.index("Total tCO2e") + 1])  # the browser shows the same number as AppTest
+    total = shown_number(lines[lines.index("Total tCO2e") + 1])  # the browser shows the same number as AppTest
     assert total == pytest.approx(expected_kg(KANGAITA + LEEDS)["total"] / 1000, abs=6e-4)
     assert "Traceback" not in server_log, server_log
     png = SCREENSHOT.read_bytes()
