@@ -15,7 +15,7 @@ from carbon_lake.landing import read_landing_file
 from carbon_lake.payload import parse_message
 from carbon_lake.quarantine import quarantine_frame
 
-_BRONZE_TYPES = pl.from_arrow(BRONZE_SCHEMA.empty_table()).schema
+BRONZE_TYPES = pl.from_arrow(BRONZE_SCHEMA.empty_table()).schema
 
 
 def parse_landing_file(home: Path, relative: str) -> tuple[pl.DataFrame, pl.DataFrame, int]:
@@ -37,7 +37,7 @@ def parse_landing_file(home: Path, relative: str) -> tuple[pl.DataFrame, pl.Data
              "raw": payload}
             for r in parsed.rejections
         )
-    bronze = pl.DataFrame(rows, schema=_BRONZE_TYPES) if rows else pl.DataFrame(schema=_BRONZE_TYPES)
+    bronze = pl.DataFrame(rows, schema=BRONZE_TYPES) if rows else pl.DataFrame(schema=BRONZE_TYPES)
     quarantine = quarantine_frame("bronze", pl.DataFrame(rejected, schema={
         "landing_file": pl.Utf8, "landing_offset": pl.Int64, "topic": pl.Utf8, "source_id": pl.Utf8,
         "event_id": pl.Utf8, "reason": pl.Utf8, "raw": pl.Binary}))
@@ -48,5 +48,5 @@ def parse_landing_files(home: Path, files: list[str]) -> tuple[pl.DataFrame, pl.
     """:func:`parse_landing_file` over many files, concatenated."""
     parts = [parse_landing_file(home, f) for f in files]
     if not parts:
-        return pl.DataFrame(schema=_BRONZE_TYPES), quarantine_frame("bronze", pl.DataFrame(schema={"reason": pl.Utf8})), 0
+        return pl.DataFrame(schema=BRONZE_TYPES), quarantine_frame("bronze", pl.DataFrame(schema={"reason": pl.Utf8})), 0
     return (pl.concat([p[0] for p in parts]), pl.concat([p[1] for p in parts]), sum(p[2] for p in parts))

@@ -34,8 +34,8 @@ READING_CHECKS = pa.DataFrameSchema(
         "source_id": pa.Column(str, nullable=False),
         "event_id": pa.Column(str, nullable=False),
         "ts": pa.Column(nullable=False),
-        "value": pa.Column(float, checks=pa.Check(_finite, name="is a finite number"), nullable=False),
-        "quantity": pa.Column(float, checks=pa.Check(_sign_allowed, name="is not negative"), nullable=False),
+        "value": pa.Column(float, checks=pa.Check(_finite, name="expected a finite number"), nullable=False),
+        "quantity": pa.Column(float, checks=pa.Check(_sign_allowed, name="expected a value >= 0 for this activity"), nullable=False),
     },
     strict=False,
 )

@@ -157,6 +157,6 @@ def test_published_readings_become_the_warehouse_totals(mosquitto, settings):
     quarantined = warehouse.query(settings.warehouse_path, "SELECT stage, reason, raw FROM quarantine")
     assert not_json and set(not_json) <= set(quarantined["raw"].to_list()), "undecodable messages are kept, raw"
     reasons = " | ".join(quarantined["reason"].to_list())
-    for expected_reason in ("payload: expected", "event_id: expected", "is not negative", "furlong"):
+    for expected_reason in ("payload: expected", "event_id: expected", "quantity: expected a value >= 0", "furlong"):
         assert expected_reason in reasons
 
