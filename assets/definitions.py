@@ -18,7 +18,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     job = dg.define_asset_job(LAKE_JOB, selection=dg.AssetSelection.all(), executor_def=dg.in_process_executor,
                               description="landing -> bronze -> silver -> emissions -> gold")
     return dg.Definitions(
-        assets=[landing, bronze.bronze_readings, silver.silver_readings, emissions.emissions,
+        assets=[landing, bronze.bronze_readings, silver.silver_readings, emissions.emissions, emissions.chimney_co2,
                 gold.scope_totals, gold.factors, gold.quarantine],
         asset_checks=[silver.silver_key_is_unique, gold.scope_totals_reconcile],
         jobs=[job],

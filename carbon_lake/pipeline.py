@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from carbon_lake import warehouse
 from carbon_lake.bronze import parse_landing_files
+from carbon_lake.chimney import chimney_flows, integrate_hourly, load_chimneys
 from carbon_lake.contracts import BRONZE_SCHEMA, EMISSIONS_COLUMNS, QUARANTINE_SCHEMA, SILVER_SCHEMA
 from carbon_lake.emissions import apply_factors, scope_totals
 from carbon_lake.factors import all_factors, load_release
@@ -118,6 +119,21 @@ def silver_to_emissions(settings: Settings) -> StageResult:
         details={"factor_release": release.version, "silver_version": table_version(tables.silver),
                  "co2e_kg": float(emissions["co2e_kg"].sum() or 0.0)},
         preview=emissions.head(10),
+    )
+
+
+def silver_to_chimney_co2(settings: Settings) -> StageResult:
+    """Measured chimney CO2 per sensor and hour (physics, not factors) as ``chimney_co2``."""
+    silver = read_table(Tables(settings).silver, SILVER_SCHEMA)
+    flows = chimney_flows(silver, load_chimneys(settings.factors_dir))
+    hourly = integrate_hourly(flows, settings.chimney_max_gap_seconds)
+    warehouse.replace_tables(settings.warehouse_path, {"chimney_co2": hourly})
+    measured, gaps = float(hourly["measured_s"].sum() or 0), float(hourly["gap_s"].sum() or 0)
+    return StageResult(
+        rows_in=flows.height, rows_out=hourly.height, preview=hourly.head(10),
+        details={"co2_kg": float(hourly["co2_kg"].sum() or 0.0), "measured_s": measured, "gap_s": gaps,
+                 "coverage": measured / (measured + gaps) if measured + gaps else 0.0,
+                 "max_gap_s": settings.chimney_max_gap_seconds},
     )
 
 

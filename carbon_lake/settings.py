@@ -45,6 +45,7 @@ class Settings:
     flush_messages: int = 5000
     landing_client_id: str = "carbon-lake-landing"
     microbatch_seconds: int = 10
+    chimney_max_gap_seconds: float = 60.0
 
     @classmethod
     def from_env(cls, **overrides: Any) -> "Settings":
@@ -60,6 +61,9 @@ class Settings:
             landing_client_id=_env("CARBON_LAKE_LANDING_CLIENT_ID", cls.landing_client_id),
             microbatch_seconds=_env_number(
                 "CARBON_LAKE_MICROBATCH_SECONDS", cls.microbatch_seconds, int
+            ),
+            chimney_max_gap_seconds=_env_number(
+                "CARBON_LAKE_CHIMNEY_MAX_GAP_SECONDS", cls.chimney_max_gap_seconds, float
             ),
         )
         settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
@@ -80,6 +84,7 @@ class Settings:
             "CARBON_LAKE_FLUSH_MESSAGES": str(self.flush_messages),
             "CARBON_LAKE_LANDING_CLIENT_ID": self.landing_client_id,
             "CARBON_LAKE_MICROBATCH_SECONDS": str(self.microbatch_seconds),
+            "CARBON_LAKE_CHIMNEY_MAX_GAP_SECONDS": str(self.chimney_max_gap_seconds),
         }
         if self.factor_release:
             env["CARBON_LAKE_FACTOR_RELEASE"] = self.factor_release

@@ -5,7 +5,8 @@ import dagster as dg
 from assets.definitions import LAKE_JOB, build_definitions
 from carbon_lake.landing import LandingWriter, records_now
 
-EXPECTED_ASSETS = {"landing", "bronze_readings", "silver_readings", "emissions", "scope_totals", "factors", "quarantine"}
+EXPECTED_ASSETS = {"landing", "bronze_readings", "silver_readings", "emissions", "chimney_co2", "scope_totals",
+                   "factors", "quarantine"}
 
 
 def test_definitions_hold_every_layer_and_check(settings):

@@ -154,6 +154,10 @@ def test_published_readings_become_the_warehouse_totals(mosquitto, settings):
                            "SELECT count(*) AS n FROM (SELECT source_id, event_id, metric FROM emissions GROUP BY ALL HAVING count(*) > 1)"
                            )["n"][0] == 0
 
+    chimneys = warehouse.query(settings.warehouse_path, "SELECT site, sum(co2_kg) AS kg, min(coverage) AS coverage FROM chimney_co2 GROUP BY 1")
+    assert chimneys.height >= 2 and (chimneys["kg"] > 0).all()
+    assert (chimneys["coverage"] == 1.0).all(), "readings every 0.25 s leave no gap over a minute"
+
     quarantined = warehouse.query(settings.warehouse_path, "SELECT stage, reason, raw FROM quarantine")
     assert not_json and set(not_json) <= set(quarantined["raw"].to_list()), "undecodable messages are kept, raw"
     reasons = " | ".join(quarantined["reason"].to_list())
