@@ -27,7 +27,7 @@ def parse_landing_file(home: Path, relative: str) -> tuple[pl.DataFrame, pl.Data
     topics = table.column("topic").to_pylist()
     payloads = table.column("payload").to_pylist()
     received = table.column("received_at").to_pylist()
-    for offset, (topic, payload, received_at) in enumerate(zip(topics, payloads, received)):
+    for offset, (topic, payload, received_at) in enumerate(zip(topics, payloads, received, strict=True)):
         parsed = parse_message(topic, payload)
         statuses += parsed.status is not None
         lineage = {"landing_file": relative, "landing_offset": offset}

@@ -55,6 +55,13 @@ def status_line(settings: Settings) -> str:
     return f"landing files={files}  emission rows={int(totals['n'].sum())}  {scopes}"
 
 
+def _signal_group(child: subprocess.Popen, sig: signal.Signals) -> None:
+    try:
+        os.killpg(child.pid, sig)
+    except ProcessLookupError:
+        pass  # the whole group has exited already
+
+
 def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
 
@@ -83,16 +90,17 @@ def run_demo(settings: Settings, broker_url: str | None, devices: int, rate: flo
             children.append((name, subprocess.Popen(command, env=env, cwd=REPO_ROOT, start_new_session=True,
                                                     stdout=log, stderr=subprocess.STDOUT)))
 
-    def stop_all(*_: object) -> None:
+    def stop_all() -> None:
+        # Each part runs in its own process group, so its own children (Dagster's code server,
+        # daemon and webserver) are signalled with it.
         for _, child in reversed(children):
-            if child.poll() is None:
-                os.killpg(child.pid, signal.SIGTERM)
+            _signal_group(child, signal.SIGTERM)
         deadline = time.monotonic() + 15
-        for name, child in reversed(children):
+        for _, child in reversed(children):
             try:
                 child.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                os.killpg(child.pid, signal.SIGKILL)
+                _signal_group(child, signal.SIGKILL)
                 child.wait()
         print("demo stopped: every process it started has exited", flush=True)
 

@@ -7,7 +7,6 @@ import threading
 import time
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import polars as pl

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from carbon_lake.landing import list_landing_files, read_landing_file
-from tests.conftest import start_landing, stop
+from tests.conftest import start_landing
 
 pytestmark = pytest.mark.broker
 
