@@ -220,6 +220,47 @@ def factors_list(release: str | None) -> None:
         click.echo(loaded.factors.select("factor_id", "activity", "region", "unit", "co2e_kg_per_unit", "source_authority"))
 
 
+@factors.command("validate")
+@click.argument("factors_dir", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
+def factors_validate(factors_dir: Path | None) -> None:
+    """Validate every release under FACTORS_DIR [default: emission_factors/].
+
+    Refuses a duplicate id, an unknown activity or unit, or a factor without its source, naming
+    the row.
+    """
+    from carbon_lake.contracts import ContractError
+    from carbon_lake.factors import list_releases, load_release
+
+    folder = (factors_dir or Settings.from_env().factors_dir).absolute()
+    versions = list_releases(folder)
+    if not versions:
+        raise click.ClickException(f"no releases under {folder / 'releases'}")
+    for version in versions:
+        try:
+            release = load_release(folder, version)
+        except ContractError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"release {version}: {release.factors.height} factors, all cited and valid")
+
+
+@factors.command("show")
+@click.argument("factor_id")
+@click.option("--release", default=None, help="Release version [default: the newest].")
+def factors_show(factor_id: str, release: str | None) -> None:
+    """Show one factor with every field: values per gas, unit, region, source, licence, notes."""
+    import polars as pl
+
+    from carbon_lake.factors import load_release
+
+    settings = Settings.from_env(factor_release=release)
+    loaded = load_release(settings.factors_dir, settings.factor_release)
+    match = loaded.factors.filter(pl.col("factor_id") == factor_id)
+    if match.is_empty():
+        raise click.ClickException(f"factor_id: no factor {factor_id!r} in release {loaded.version}")
+    for name, value in match.row(0, named=True).items():
+        click.echo(f"{name:>26}: {'' if value is None else value}")
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=1883, show_default=True)

@@ -12,7 +12,7 @@ from carbon_lake.settings import REPO_ROOT
 from tests.conftest import cli
 
 COMMANDS = [[], ["demo"], ["land"], ["simulate"], ["ingest"], ["materialize"], ["sql"], ["factors"],
-            ["factors", "list"], ["broker"]]
+            ["factors", "list"], ["factors", "validate"], ["factors", "show"], ["broker"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "carbon-lake")
@@ -92,3 +92,27 @@ def test_a_reused_event_id_with_new_content_is_quarantined_not_dropped(settings,
     rejected = json.loads(runner.invoke(main, ["sql", "SELECT stage, reason FROM quarantine", "--format", "json"]).output)
     assert len(rejected) == 1 and rejected[0]["stage"] == "silver"
     assert "different content for a reading already landed at landing/date=" in rejected[0]["reason"]
+
+
+def test_factors_validate_and_show():
+    runner = CliRunner()
+    result = runner.invoke(main, ["factors", "validate"])
+    assert result.exit_code == 0 and "release 2025.1.0: 33 factors, all cited and valid" in result.output
+    shown = runner.invoke(main, ["factors", "show", "ember2024-electricity-ke-kwh"])
+    assert shown.exit_code == 0
+    assert "co2e_kg_per_unit: 0.08483" in shown.output and "average-intensities.json" in shown.output
+    missing = runner.invoke(main, ["factors", "show", "nope"])
+    assert missing.exit_code == 1 and "no factor 'nope' in release 2025.1.0" in missing.output
+
+
+def test_factors_validate_names_the_bad_row(tmp_path):
+    import shutil
+
+    broken = tmp_path / "emission_factors"
+    shutil.copytree(REPO_ROOT / "emission_factors", broken)
+    csv_path = broken / "releases/2025.1.0/factors.csv"
+    lines = csv_path.read_text().splitlines(keepends=True)
+    csv_path.write_text("".join(lines + [lines[3]]))
+    result = CliRunner().invoke(main, ["factors", "validate", str(broken)])
+    assert result.exit_code == 1
+    assert "line 35: factor_id: expected an id not used before in this release" in result.output
