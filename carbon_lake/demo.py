@@ -15,6 +15,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import psutil
+
 from carbon_lake.settings import REPO_ROOT, Settings
 
 
@@ -55,6 +57,13 @@ def status_line(settings: Settings) -> str:
     return f"landing files={files}  emission rows={int(totals['n'].sum())}  {scopes}"
 
 
+def _descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
 def _signal_group(child: subprocess.Popen, sig: signal.Signals) -> None:
     try:
         os.killpg(child.pid, sig)
@@ -92,7 +101,9 @@ def run_demo(settings: Settings, broker_url: str | None, devices: int, rate: flo
 
     def stop_all() -> None:
         # Each part runs in its own process group, so its own children (Dagster's code server,
-        # daemon and webserver) are signalled with it.
+        # daemon and webserver) are signalled with it. Processes that left the group (a Dagster
+        # run worker starts a session of its own) are found as descendants and stopped too.
+        descendants = [p for _, child in children for p in _descendants(child.pid)]
         for _, child in reversed(children):
             _signal_group(child, signal.SIGTERM)
         deadline = time.monotonic() + 15
@@ -102,6 +113,12 @@ def run_demo(settings: Settings, broker_url: str | None, devices: int, rate: flo
             except subprocess.TimeoutExpired:
                 _signal_group(child, signal.SIGKILL)
                 child.wait()
+        leftovers = [p for p in descendants if p.is_running()]
+        for process in leftovers:
+            process.terminate()
+        _, alive = psutil.wait_procs(leftovers, timeout=10)
+        for process in alive:
+            process.kill()
         print("demo stopped: every process it started has exited", flush=True)
 
     signal.signal(signal.SIGTERM, _interrupt)

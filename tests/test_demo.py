@@ -88,4 +88,5 @@ def test_demo_runs_end_to_end_and_stops_cleanly(tmp_path, broker_args):
     deadline = time.monotonic() + 10
     while processes_using(lake) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert processes_using(lake) == [], "Ctrl-C leaves no process behind"
+    left = {pid: Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")[:160] for pid in processes_using(lake)}
+    assert left == {}, "Ctrl-C leaves no process behind"
