@@ -113,7 +113,7 @@ def amount(kg: float) -> str:
 
 cols = st.columns(4)
 cols[0].metric(f"Total {CO2E}", amount(head.co2e_kg), help="Scopes 1 + 2 + 3, in CO2 equivalent.")
-for col, scope in zip(cols[1:], (1, 2, 3)):
+for col, scope in zip(cols[1:], (1, 2, 3), strict=True):
     col.metric(f"Scope {scope} {CO2E}", amount(head.scope_kg[scope]))
 cols = st.columns(4)
 cols[0].metric(f"Biogenic CO2 ({UNIT}, outside scopes)", amount(head.biogenic_co2_kg),

@@ -230,12 +230,12 @@ def test_defences_malformed_duplicates_and_gaps(_mosquitto_port: int):
     # Downstream, silver rejects exactly the negative and unknown-unit readings and nothing good.
     bronze = pl.DataFrame(bronze_rows, schema=pl.from_arrow(BRONZE_SCHEMA.empty_table()).schema)
     silver, rejected, absorbed = to_silver(bronze, REPO_ROOT / "emission_factors")
-    assert set(zip(rejected["source_id"], rejected["event_id"])) == set(bad_keys)
+    assert set(zip(rejected["source_id"], rejected["event_id"], strict=True)) == set(bad_keys)
     assert silver.select(pl.struct("source_id", "event_id").n_unique()).item() == stats.readings
     assert absorbed > 0
     # Gaps consume no event id, malformed messages use their own: every device's ids stay unique.
     ids = defaultdict(list)
-    for topic, payload in dict.fromkeys(received):
+    for _topic, payload in dict.fromkeys(received):
         if malformed_kind(payload) in (None, "string_value", "negative_energy", "unknown_unit"):
             document = json.loads(payload)
             ids[document["source_id"]] += [r["event_id"] for r in document.get("readings") or [document]]
