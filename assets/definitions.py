@@ -19,8 +19,9 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
                               description="landing -> bronze -> silver -> emissions -> gold")
     return dg.Definitions(
         assets=[landing, bronze.bronze_readings, silver.silver_readings, emissions.emissions, emissions.chimney_co2,
-                gold.scope_totals, gold.factors, gold.quarantine],
-        asset_checks=[silver.silver_key_is_unique, gold.scope_totals_reconcile],
+                gold.scope_totals, gold.kpis, gold.factors, gold.quarantine],
+        asset_checks=[silver.silver_key_is_unique, emissions.factor_coverage, emissions.chimney_self_check_agrees,
+                      gold.scope_totals_reconcile],
         jobs=[job],
         sensors=[landing_sensor(job, settings.microbatch_seconds)],
         resources={"lake": LakeResource.from_settings(settings)},

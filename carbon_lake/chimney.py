@@ -25,6 +25,7 @@ R_J_PER_MOL_K = 8.314462618  # molar gas constant (CODATA 2018, exact)
 M_CO2_KG_PER_MOL = 0.0440095  # molar mass of CO2 (IUPAC standard atomic weights: 12.0107 + 2 x 15.9994 g/mol)
 KELVIN_OFFSET = 273.15
 METRICS = {"co2": "co2_ppm", "flue_velocity": "velocity_m_s", "flue_temp": "temp_c"}
+REPORTED = "co2_mass_flow"  # the kg/s a chimney node computes itself, when its firmware reports it
 
 
 def co2_density_kg_m3(temp_c: pl.Expr, pressure_pa: pl.Expr) -> pl.Expr:
@@ -57,14 +58,14 @@ def load_chimneys(factors_dir: Path) -> pl.DataFrame:
 def chimney_flows(silver: pl.DataFrame, chimneys: pl.DataFrame) -> pl.DataFrame:
     """One row per chimney reading that has all three metrics and known geometry, with its kg/s."""
     readings = (
-        silver.filter(pl.col("activity").is_in(list(METRICS)))
+        silver.filter(pl.col("activity").is_in([*METRICS, REPORTED]))
         .pivot(on="activity", index=["org", "site", "source_id", "event_id", "ts"], values="quantity",
                aggregate_function="first")
     )
-    for activity in METRICS:
+    for activity in [*METRICS, REPORTED]:
         if activity not in readings.columns:
             readings = readings.with_columns(pl.lit(None, dtype=pl.Float64).alias(activity))
-    readings = readings.rename(METRICS).drop_nulls(list(METRICS.values()))
+    readings = readings.rename({**METRICS, REPORTED: "reported_kg_s"}).drop_nulls(list(METRICS.values()))
     exact = readings.join(chimneys, on=["org", "site", "source_id"], how="inner")
     by_site = readings.join(exact.select("source_id"), on="source_id", how="anti").join(
         chimneys.filter(pl.col("source_id") == "*").drop("source_id"), on=["org", "site"], how="inner")
@@ -73,6 +74,20 @@ def chimney_flows(silver: pl.DataFrame, chimneys: pl.DataFrame) -> pl.DataFrame:
         co2_mass_flow_kg_s(pl.col("co2_ppm"), pl.col("velocity_m_s"), pl.col("area_m2"), pl.col("temp_c"),
                            pl.col("pressure_pa")).alias("co2_kg_s")
     ).sort("source_id", "ts")
+
+
+def self_check(flows: pl.DataFrame, rel_tolerance: float) -> dict[str, float | int]:
+    """How well the device's own kg/s agrees with the pipeline's physics on the same reading.
+
+    A disagreement beyond ``rel_tolerance`` means the device and the pipeline use different
+    geometry or constants (or a sensor drifted): the measured CO2 cannot be trusted until the
+    two are reconciled.
+    """
+    compared = flows.filter(pl.col("reported_kg_s").is_not_null()).with_columns(
+        ((pl.col("reported_kg_s") - pl.col("co2_kg_s")).abs() / pl.col("co2_kg_s").abs()).alias("rel_diff"))
+    disagreeing = compared.filter(pl.col("rel_diff") > rel_tolerance)
+    return {"readings_compared": compared.height, "disagreeing": disagreeing.height,
+            "worst_rel_diff": float(compared["rel_diff"].max() or 0.0), "rel_tolerance": rel_tolerance}
 
 
 def integrate_hourly(flows: pl.DataFrame, max_gap_s: float) -> pl.DataFrame:

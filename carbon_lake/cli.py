@@ -207,17 +207,20 @@ def factors() -> None:
 
 @factors.command("list")
 @click.option("--release", default=None, help="Release version [default: the newest].")
-def factors_list(release: str | None) -> None:
-    """List the factors of a release with their sources."""
+@click.option("--activity", default=None, help="Only this activity, e.g. electricity or vehicle_distance.")
+def factors_list(release: str | None, activity: str | None) -> None:
+    """List the factors of a release: what resolution matches on, the CO2e used, the source."""
     import polars as pl
 
     from carbon_lake.factors import load_release
 
     settings = Settings.from_env(factor_release=release)
     loaded = load_release(settings.factors_dir, settings.factor_release)
-    click.echo(f"release {loaded.version}: {loaded.description}")
-    with pl.Config(tbl_rows=500, fmt_str_lengths=40, tbl_width_chars=200):
-        click.echo(loaded.factors.select("factor_id", "activity", "region", "unit", "co2e_kg_per_unit", "source_authority"))
+    click.echo(f"release {loaded.version} (GWP basis {loaded.gwp_basis}): {loaded.description}")
+    shown = loaded.factors if activity is None else loaded.factors.filter(pl.col("activity") == activity)
+    with pl.Config(tbl_rows=500, fmt_str_lengths=44, tbl_width_chars=220):
+        click.echo(shown.select("factor_id", "activity", "variant", "region", "unit", "co2e_kg_per_unit", "gwp_basis",
+                                "valid_from", "valid_to", "source_authority"))
 
 
 @factors.command("validate")
@@ -225,8 +228,9 @@ def factors_list(release: str | None) -> None:
 def factors_validate(factors_dir: Path | None) -> None:
     """Validate every release under FACTORS_DIR [default: emission_factors/].
 
-    Refuses a duplicate id, an unknown activity or unit, or a factor without its source, naming
-    the row.
+    Refuses an edited release (its sha256 no longer matches release.json), a duplicate id, an
+    overlapping validity window, an unknown activity or unit, a value that is negative or cannot
+    give CO2e, or a factor without its source, naming the row.
     """
     from carbon_lake.contracts import ContractError
     from carbon_lake.factors import list_releases, load_release
@@ -259,6 +263,49 @@ def factors_show(factor_id: str, release: str | None) -> None:
         raise click.ClickException(f"factor_id: no factor {factor_id!r} in release {loaded.version}")
     for name, value in match.row(0, named=True).items():
         click.echo(f"{name:>26}: {'' if value is None else value}")
+
+
+@factors.command("diff")
+@click.argument("release_a")
+@click.argument("release_b")
+@lake_option
+@click.option("--year", type=int, default=None,
+              help="Year to restate [default: the last complete year with readings in the lake].")
+def factors_diff(release_a: str, release_b: str, lake: Path | None, year: int | None) -> None:
+    """What changed from RELEASE_A to RELEASE_B, and how a year's totals would move.
+
+    Factors are compared by the slot resolution picks them for (activity, variant, region,
+    unit). The restatement preview re-prices the lake's silver readings of one year under both
+    releases, per scope and scope 2 method.
+    """
+    import polars as pl
+
+    from carbon_lake.contracts import SILVER_SCHEMA, ContractError
+    from carbon_lake.factors import load_release
+    from carbon_lake.lake import read_table
+    from carbon_lake.pipeline import Tables
+    from carbon_lake.restatement import default_year, factor_changes, restatement
+
+    settings = Settings.from_env(home=lake)
+    try:
+        old, new = (load_release(settings.factors_dir, v) for v in (release_a, release_b))
+    except ContractError as exc:
+        raise click.ClickException(str(exc)) from None
+    changes = factor_changes(old, new, settings.factors_dir)
+    click.echo(f"{old.version} (GWP {old.gwp_basis}) -> {new.version} (GWP {new.gwp_basis}): "
+               + ", ".join(f"{n} {s}" for s, n in changes.group_by("status").len().sort("status").iter_rows()))
+    with pl.Config(tbl_rows=500, fmt_str_lengths=40, tbl_width_chars=220, float_precision=6):
+        click.echo(changes)
+        silver = read_table(Tables(settings).silver, SILVER_SCHEMA)
+        year = year or default_year(silver)
+        if year is None:
+            click.echo(f"restatement preview: no silver readings under {settings.home}; land and materialize first")
+            return
+        click.echo(f"restatement preview: {year} totals (kg CO2e) of the lake's readings under each release")
+        table, unmatched = restatement(silver, old, new, settings.factors_dir, year)
+        click.echo(table)
+        click.echo("readings no factor covers (quarantined): "
+                   + ", ".join(f"{version}: {count}" for version, count in unmatched.items()))
 
 
 @main.command()

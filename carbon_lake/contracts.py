@@ -151,5 +151,5 @@ EMISSIONS_COLUMNS = [
     "source_id", "event_id", "ts", "org", "site", "scope", "category", "activity",
     "quantity", "unit", "factor_id", "factor_release", "factor_value", "co2e_kg",
     "co2_kg", "ch4_kg", "n2o_kg", "biogenic_co2_kg", "landing_file",
-    "landing_offset", "factor_rule", "vertical", "region", "metric",
+    "landing_offset", "factor_rule", "vertical", "region", "metric", "method", "gwp_basis",
 ]

@@ -1,98 +1,205 @@
-"""GHG math: silver readings x a factor release -> emission rows and scope totals.
+"""GHG math: silver readings x a factor release -> emission lines, coverage and scope totals.
 
-Resolution is explicit and recorded on every row (``factor_rule``): the reading's region
-first (e.g. ``US-CAMX``), then its country (``US``), then ``GLOBAL``. A reading that needs a
-factor and finds none is rejected with the reason; it never gets zero.
+Each reading's activity makes the emission lines ``emission_lines.csv`` declares for it (scope,
+category, scope 2 method, the factor activity that prices it). A line's factor is resolved
+explicitly and the rule is recorded on the row (``factor_rule``): the most specific region
+first (the site, ``site:{org}/{site}``; then the reading's region, e.g. ``US-CAMX``; its
+country, ``US``; then ``GLOBAL``), among the factors valid on the reading's date, for the
+line's variant (the vehicle class, the refrigerant) and the reading's canonical unit.
+
+A required line that no factor covers sends the reading to quarantine with the reason: it
+never gets zero. An optional line (scope 3 T&D losses, which not every country publishes)
+that finds no factor is counted in the coverage table instead, so the gap is visible.
+
+Market-based scope 2 splits a reading by the share its site's contractual instrument covers:
+the covered part at the instrument's rate, the rest at the grid average (the releases carry
+no residual-mix factors; the Scope 2 Guidance allows the grid average then, and the row says
+so). Every scope 2 reading therefore has location rows and market rows: sum one method, never
+both.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
 from carbon_lake.factors import FactorRelease
+from carbon_lake.instruments import load_instruments
 from carbon_lake.units import units_for
 from carbon_lake.vocabulary import load_vocabulary
 
-GASES = {"co2e_kg": "co2e_kg_per_unit", "co2_kg": "co2_kg_per_unit", "ch4_kg": "ch4_kg_per_unit",
-         "n2o_kg": "n2o_kg_per_unit", "biogenic_co2_kg": "biogenic_co2_kg_per_unit"}
+GASES = {"co2_kg": "co2_kg_per_unit", "ch4_kg": "ch4_kg_per_unit", "n2o_kg": "n2o_kg_per_unit",
+         "biogenic_co2_kg": "biogenic_co2_kg_per_unit"}
+READING = ["source_id", "event_id", "metric"]
+LOCATION_OR_ALL = pl.col("method").is_null() | (pl.col("method") == "location")
+MARKET_OR_ALL = pl.col("method").is_null() | (pl.col("method") == "market")
 
 
-def attach_scopes(silver: pl.DataFrame, factors_dir: Path) -> pl.DataFrame:
-    """Scope and category per row: the vertical's own rule when there is one, else the default."""
-    scopes = load_vocabulary(factors_dir).scopes
-    specific = scopes.filter(pl.col("vertical") != "*")
-    default = scopes.filter(pl.col("vertical") == "*").drop("vertical")
+@dataclass(frozen=True)
+class Priced:
+    emissions: pl.DataFrame  # one row per emission line (a market line may be split in two)
+    unmatched: pl.DataFrame  # silver rows whose required line found no factor, with ``reason``
+    coverage: pl.DataFrame   # per line and region: readings, covered, uncovered
+
+
+def lines_for(silver: pl.DataFrame, factors_dir: Path) -> pl.DataFrame:
+    """Each silver row joined to the emission lines it makes, with the line's variant from its tags.
+
+    A vertical's own lines replace the default ones for that activity (diesel in logistics is
+    mobile combustion). A line with ``unless_activities`` is skipped when the same reading also
+    reports one of them: distance-based mobile combustion only when no fuel was metered.
+    """
+    lines = load_vocabulary(factors_dir).lines
+    specific = lines.filter(pl.col("vertical") != "*")
+    overridden = specific.select("activity", "vertical").unique()
+    rows = silver.with_columns(pl.col("vertical").fill_null(""))
+    joined = pl.concat([
+        rows.join(specific, on=["activity", "vertical"]),
+        rows.join(overridden, on=["activity", "vertical"], how="anti")
+        .join(lines.filter(pl.col("vertical") == "*").drop("vertical"), on="activity"),
+    ], how="diagonal")
+    reported = silver.group_by("source_id", "event_id").agg(pl.col("activity").unique().alias("_reported"))
+    variant = pl.lit(None, pl.Utf8)
+    for tag in lines["variant_tag"].drop_nulls().unique().sort():
+        variant = pl.when(pl.col("variant_tag") == tag).then(pl.col("tags").str.json_path_match(f"$.{tag}")).otherwise(variant)
     return (
-        silver.join(specific, on=["activity", "vertical"], how="left")
-        .join(default, on="activity", how="left", suffix="_default")
-        .with_columns(
-            pl.coalesce("scope", "scope_default").alias("scope"),
-            pl.coalesce("category", "category_default").alias("category"),
-        )
-        .drop("scope_default", "category_default")
+        joined.join(reported, on=["source_id", "event_id"], how="left")
+        .filter(pl.col("unless_activities").list.set_intersection(pl.col("_reported")).list.len() == 0)
+        .drop("_reported", "unless_activities")
+        .with_columns(variant.alias("variant"))
     )
 
 
 def factors_per_canonical(release: FactorRelease, factors_dir: Path) -> pl.DataFrame:
-    """Each factor rescaled from its own unit (tonne, US gallon) to the activity's canonical unit."""
-    vocabulary = load_vocabulary(factors_dir)
+    """Each factor rescaled from its own unit (tonne, US gallon, MMBtu) to its canonical unit."""
     units = units_for(factors_dir)
-    scale = [
-        units.factor(vocabulary.activities[a].canonical_unit, u)
-        for a, u in release.factors.select("activity", "unit").iter_rows()
-    ]
+    scale = [units.factor(u, c) for u, c in release.factors.select("unit", "canonical_unit").iter_rows()]
+    per_unit = ["co2e_kg_per_unit", *GASES.values()]
     return release.factors.with_columns(pl.Series("unit_scale", scale)).select(
-        "factor_id", "activity", pl.col("region").alias("candidate_region"), "valid_from", "valid_to",
-        *[(pl.col(c) * pl.col("unit_scale")).alias(c) for c in GASES.values()],
+        "factor_id", pl.col("activity").alias("factor_activity"), pl.col("variant").fill_null(""),
+        pl.col("region").alias("candidate_region"), "canonical_unit", "valid_from", "valid_to", "gwp_basis",
+        *[(pl.col(c) / pl.col("unit_scale")).alias(c) for c in per_unit],
     )
 
 
-def apply_factors(silver: pl.DataFrame, release: FactorRelease, factors_dir: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """``(emissions, unmatched)``: one emission row per emitting reading, and those no factor covers."""
-    rows = attach_scopes(silver, factors_dir).filter(pl.col("scope").is_not_null()).with_row_index("_row")
+def resolve(lines: pl.DataFrame, release: FactorRelease, factors_dir: Path) -> pl.DataFrame:
+    """``lines`` with the chosen factor's columns (null where none covers), one row per line."""
     region = pl.col("region").fill_null("GLOBAL")
-    country = region.str.split("-").list.first()
     candidates = (
-        rows.select("_row", "activity", "ts", region.alias("r0"), country.alias("r1"), pl.lit("GLOBAL").alias("r2"))
-        .unpivot(index=["_row", "activity", "ts"], on=["r0", "r1", "r2"], variable_name="priority", value_name="candidate_region")
-        .unique(subset=["_row", "candidate_region"], keep="first")
+        lines.select("_line", "factor_activity", "variant", "canonical_unit", "ts",
+                     pl.format("site:{}/{}", "org", "site").alias("p0"), region.alias("p1"),
+                     region.str.split("-").list.first().alias("p2"), pl.lit("GLOBAL").alias("p3"))
+        .with_columns(pl.col("variant").fill_null(""))
+        .unpivot(index=["_line", "factor_activity", "variant", "canonical_unit", "ts"],
+                 on=["p0", "p1", "p2", "p3"], variable_name="priority", value_name="candidate_region")
+        .unique(subset=["_line", "candidate_region"], keep="first")
     )
-    matched = (
-        candidates.join(factors_per_canonical(release, factors_dir), on=["activity", "candidate_region"])
-        .filter(
-            (pl.col("valid_from").is_null() | (pl.col("ts").dt.date() >= pl.col("valid_from")))
-            & (pl.col("valid_to").is_null() | (pl.col("ts").dt.date() < pl.col("valid_to")))
-        )
-        .sort("_row", "priority")
-        .unique(subset="_row", keep="first")
-        .drop("activity", "ts", "valid_from", "valid_to")
+    chosen = (
+        candidates.join(factors_per_canonical(release, factors_dir),
+                        on=["factor_activity", "variant", "candidate_region", "canonical_unit"])
+        .filter((pl.col("valid_from").is_null() | (pl.col("ts").dt.date() >= pl.col("valid_from")))
+                & (pl.col("valid_to").is_null() | (pl.col("ts").dt.date() < pl.col("valid_to"))))
+        .sort("_line", "priority")
+        .unique(subset="_line", keep="first")
+        .drop("factor_activity", "variant", "canonical_unit", "ts", "valid_from", "valid_to")
     )
-    joined = rows.join(matched, on="_row", how="left")
-    emissions = joined.filter(pl.col("factor_id").is_not_null()).select(
+    return lines.join(chosen, on="_line", how="left")
+
+
+def _rule(region: pl.Expr) -> pl.Expr:
+    variant = pl.when(pl.col("variant").is_not_null()).then(pl.format(" ({}={})", "variant_tag", "variant")).otherwise(pl.lit(""))
+    return (
+        pl.when(pl.col("priority").is_in(["p0", "p1"]))
+        .then(pl.format("{} factor{} for {} matched", "factor_activity", variant, "candidate_region"))
+        .otherwise(pl.format("no {} factor{} for {}, fell back to {}", "factor_activity", variant, region,
+                             "candidate_region"))
+    )
+
+
+def split_market(resolved: pl.DataFrame, factors_dir: Path) -> pl.DataFrame:
+    """Market lines split by the site's instrument: covered share at its rate, the rest at the grid average."""
+    instruments = load_instruments(factors_dir)
+    market = resolved.filter(pl.col("method") == "market")
+    covered_by = (
+        market.select("_line", "org", "site", "ts").join(instruments, on=["org", "site"])
+        .filter((pl.col("ts").dt.date() >= pl.col("valid_from"))
+                & (pl.col("valid_to").is_null() | (pl.col("ts").dt.date() < pl.col("valid_to"))))
+        .select("_line", "instrument_id", "kind", "share", "co2e_kg_per_kwh")
+    )
+    market = market.join(covered_by, on="_line", how="left")
+    covered = market.filter(pl.col("instrument_id").is_not_null()).with_columns(
+        (pl.col("quantity") * pl.col("share")).alias("quantity"),
+        pl.col("instrument_id").alias("factor_id"),
+        pl.col("co2e_kg_per_kwh").alias("co2e_kg_per_unit"),
+        *[pl.lit(None, pl.Float64).alias(c) for c in GASES.values()],
+        pl.lit(None, pl.Utf8).alias("gwp_basis"),
+        pl.format("contractual instrument {} ({}) covers {}% of site {}/{}", "instrument_id", "kind",
+                  (pl.col("share") * 100).round(2), "org", "site").alias("factor_rule"),
+    )
+    grid_rule = pl.format("market: no residual mix in the release, grid average used ({})", "factor_rule")
+    rest = market.filter(pl.col("share").is_null() | (pl.col("share") < 1)).with_columns(
+        (pl.col("quantity") * (1 - pl.col("share").fill_null(0.0))).alias("quantity"),
+        grid_rule.alias("factor_rule"),
+    )
+    return pl.concat([covered, rest], how="diagonal_relaxed").drop("instrument_id", "kind", "share", "co2e_kg_per_kwh")
+
+
+def apply_factors(silver: pl.DataFrame, release: FactorRelease, factors_dir: Path) -> Priced:
+    """Emission lines for every emitting reading, the readings no factor covers, and coverage."""
+    lines = lines_for(silver, factors_dir).with_row_index("_line")
+    region = pl.col("region").fill_null("GLOBAL")
+    resolved = resolve(lines, release, factors_dir).with_columns(_rule(region).alias("factor_rule"))
+    found = resolved.filter(pl.col("factor_id").is_not_null())
+    priced = pl.concat([found.filter(pl.col("method").is_null() | (pl.col("method") != "market")),
+                        split_market(found, factors_dir)], how="diagonal_relaxed")
+    emissions = priced.select(
         "source_id", "event_id", "ts", "org", "site", pl.col("scope").cast(pl.Int8), "category", "activity",
         "quantity", pl.col("canonical_unit").alias("unit"), "factor_id",
         pl.lit(release.version).alias("factor_release"),
         pl.col("co2e_kg_per_unit").alias("factor_value"),
+        (pl.col("quantity") * pl.col("co2e_kg_per_unit")).alias("co2e_kg"),
         *[(pl.col("quantity") * pl.col(per_unit)).alias(name) for name, per_unit in GASES.items()],
-        "landing_file", "landing_offset",
-        pl.when(pl.col("priority") == "r0").then(pl.format("region {} matched", "candidate_region"))
-        .otherwise(pl.format("no {} factor for region {}, fell back to {}", "activity", region, "candidate_region"))
-        .alias("factor_rule"),
-        "vertical", "region", "metric",
+        "landing_file", "landing_offset", "factor_rule", "vertical", "region", "metric", "method", "gwp_basis",
+    ).sort("ts", "source_id", "event_id", "metric", "scope", "method", "factor_id", nulls_last=True)
+    missing = resolved.filter(pl.col("factor_id").is_null())
+    variant_missing = pl.col("variant_tag").is_not_null() & pl.col("variant").is_null()
+    unmatched = (
+        missing.filter(pl.col("required"))
+        .with_columns(
+            pl.when(variant_missing)
+            .then(pl.format("tags.{}: expected the tag that chooses a {} factor, got none", "variant_tag", "factor_activity"))
+            .otherwise(pl.format(
+                "no emission factor for {}{} in {} for region {} or its fallbacks (site, country, GLOBAL) valid on {} "
+                "in release {}", "factor_activity",
+                pl.when(pl.col("variant").is_not_null()).then(pl.format(" ({})", "variant")).otherwise(pl.lit("")),
+                "canonical_unit", region, pl.col("ts").dt.date(), pl.lit(release.version)))
+            .alias("reason"))
+        .unique(subset=READING, keep="first", maintain_order=True)
+        .select(*silver.columns, "reason")
     )
-    unmatched = joined.filter(pl.col("factor_id").is_null()).with_columns(
-        pl.format("no emission factor for activity '{}' in region {} or its fallbacks (country, GLOBAL) in release {}",
-                  "activity", region, pl.lit(release.version)).alias("reason")
+    coverage = (
+        resolved.group_by("scope", "category", "method", "factor_activity", pl.col("region").fill_null("GLOBAL"))
+        .agg(pl.len().alias("lines"), pl.col("factor_id").is_not_null().sum().alias("covered"),
+             pl.col("required").first())
+        .with_columns((pl.col("lines") - pl.col("covered")).alias("uncovered"), pl.lit(release.version).alias("factor_release"))
+        .sort("scope", "category", "method", "region", nulls_last=True)
     )
-    return emissions, unmatched.drop("_row")
+    return Priced(emissions, unmatched, coverage)
 
 
 def scope_totals(emissions: pl.DataFrame) -> pl.DataFrame:
-    """CO2e per org, site, calendar month (UTC) and scope; biogenic CO2 stays outside the scopes."""
+    """CO2e per org, site, calendar month (UTC) and scope, scope 2 by both methods.
+
+    ``co2e_kg`` is the location-based inventory (scope 2 at grid averages) and ``co2e_kg_market``
+    the market-based one; scopes 1 and 3 are the same in both. Biogenic CO2 stays outside the
+    scopes, in its own column.
+    """
     return (
         emissions.group_by("org", "site", pl.col("ts").dt.truncate("1mo").dt.date().alias("month"), "scope")
-        .agg(pl.col("co2e_kg").sum())
+        .agg(pl.col("co2e_kg").filter(LOCATION_OR_ALL).sum(),
+             pl.col("co2e_kg").filter(MARKET_OR_ALL).sum().alias("co2e_kg_market"),
+             pl.col("biogenic_co2_kg").filter(LOCATION_OR_ALL).sum())
         .sort("org", "site", "month", "scope")
     )

@@ -1,12 +1,22 @@
 """The emission-factor registry: versioned releases under ``emission_factors/releases/``.
 
 A release is a folder named for its version holding ``factors.csv`` and ``release.json``. It is
-never edited once published; a correction is a new release. Loading validates it, so a bad
-release is refused with the row that is wrong rather than producing wrong numbers later.
+never edited once published; a correction is a new release. ``release.json`` records the
+sha256 of ``factors.csv`` and loading refuses a file that no longer matches, so an edit cannot
+go unnoticed. Loading also validates every row, so a bad release is refused with the row that
+is wrong rather than producing wrong numbers later.
+
+CO2e is not trusted from the file where the gases are known: a factor that gives CO2 (or
+biogenic CO2), CH4 and N2O separately gets its CO2e computed under the release's GWP basis from
+the GWP table (``gwp.csv``), so that changing the basis (AR5 to AR6) is a new release, not a
+new spreadsheet. A factor whose source publishes only CO2e (DESNZ, Ember) keeps the published
+value and the basis its source states. Biogenic CO2 never enters CO2e. Refrigerants are priced
+by the GWP table itself: 1 kg leaked is GWP kg CO2e.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -20,15 +30,20 @@ from carbon_lake.units import units_for
 from carbon_lake.vocabulary import load_vocabulary
 
 VERSION = re.compile(r"^\d{4}\.\d+\.\d+$")
-GAS_COLUMNS = ["co2e_kg_per_unit", "co2_kg_per_unit", "ch4_kg_per_unit", "n2o_kg_per_unit", "biogenic_co2_kg_per_unit"]
+GAS_COLUMNS = ["co2_kg_per_unit", "ch4_kg_per_unit", "n2o_kg_per_unit", "biogenic_co2_kg_per_unit",
+               "published_co2e_kg_per_unit", "uncertainty_pct_95"]
 REQUIRED_TEXT = ["factor_id", "activity", "region", "unit", "source_authority", "source_document", "license"]
+KEY = ["activity", "variant", "region", "canonical_unit"]
+FAR_PAST, FAR_FUTURE = pl.date(1900, 1, 1), pl.date(9999, 12, 31)
 
 
 @dataclass(frozen=True)
 class FactorRelease:
     version: str
     description: str
-    factors: pl.DataFrame
+    gwp_basis: str
+    supersedes: str | None
+    factors: pl.DataFrame  # the file's columns plus canonical_unit, co2e_kg_per_unit, gwp_basis, co2e_rule, release
 
 
 def _version_key(version: str) -> tuple[int, ...]:
@@ -42,33 +57,114 @@ def list_releases(factors_dir: Path) -> list[str]:
     return sorted(found, key=_version_key)
 
 
-def validate_factors(version: str, factors: pl.DataFrame, factors_dir: Path) -> None:
-    """Refuse a release with a missing citation, unknown activity or unit, or a duplicate id."""
+@lru_cache(maxsize=8)
+def load_gwp(factors_dir: Path) -> pl.DataFrame:
+    """The GWP table: 100-year GWP per gas and IPCC assessment report, with its source."""
+    table = pl.read_csv(factors_dir / "gwp.csv", schema_overrides={"gwp100": pl.Float64, "source_year": pl.Utf8})
+    duplicated = table.filter(pl.struct("gas", "basis").is_duplicated())
+    if duplicated.height:
+        raise ContractError("gwp.csv: (gas, basis)", f"{duplicated['gas'][0]}, {duplicated['basis'][0]}",
+                            "one GWP per gas and basis")
+    return table
+
+
+def gwp(factors_dir: Path, basis: str, gas: str) -> float:
+    """One GWP100, e.g. ``gwp(dir, "AR5", "CH4") == 28``."""
+    row = load_gwp(factors_dir).filter((pl.col("basis") == basis) & (pl.col("gas") == gas))
+    if row.is_empty():
+        raise ContractError("gwp_basis", basis, f"a basis with a GWP for {gas} in gwp.csv")
+    return float(row["gwp100"][0])
+
+
+def _canonical_units(factors: pl.DataFrame, factors_dir: Path, where: str) -> list[str]:
+    """The activity's canonical unit each factor's unit converts to, or the row that cannot."""
     vocabulary = load_vocabulary(factors_dir)
     units = units_for(factors_dir)
+    out = []
+    for line, (activity_name, unit) in enumerate(factors.select("activity", "unit").iter_rows(), start=2):
+        activity = vocabulary.activities.get(activity_name)
+        if activity is None:
+            raise ContractError(f"{where} line {line}: activity", activity_name, "an activity listed in activities.csv")
+        try:
+            out.append(units.canonical_for(unit, activity.canonical_units))
+        except ContractError as exc:
+            raise ContractError(f"{where} line {line}: unit", unit, exc.expected) from None
+    return out
+
+
+def validate_factors(factors: pl.DataFrame, where: str) -> None:
+    """Refuse a missing citation, a duplicate id, a negative or missing value, or overlapping validity.
+
+    ``factors`` carries ``canonical_unit`` already (see :func:`_canonical_units`). Two factors
+    for the same activity, variant, region and canonical unit whose validity windows overlap
+    would make the choice between them arbitrary, so the release is refused instead.
+    """
     seen: set[str] = set()
     for line, row in enumerate(factors.iter_rows(named=True), start=2):
-        where = f"release {version} factors.csv line {line}"
+        here = f"{where} line {line}"
         for column in REQUIRED_TEXT:
             if not (row[column] or "").strip():
-                raise ContractError(f"{where}: {column}", row[column], "a non-empty value (every factor cites its source)")
+                raise ContractError(f"{here}: {column}", row[column], "a non-empty value (every factor cites its source)")
         if row["factor_id"] in seen:
-            raise ContractError(f"{where}: factor_id", row["factor_id"], "an id not used before in this release")
+            raise ContractError(f"{here}: factor_id", row["factor_id"], "an id not used before in this release")
         seen.add(row["factor_id"])
-        activity = vocabulary.activities.get(row["activity"])
-        if activity is None:
-            raise ContractError(f"{where}: activity", row["activity"], "an activity listed in activities.csv")
-        try:
-            units.factor(activity.canonical_unit, row["unit"])
-        except ContractError as exc:
-            raise ContractError(f"{where}: unit", row["unit"], exc.expected) from None
-        if row["co2e_kg_per_unit"] is None or row["co2e_kg_per_unit"] < 0:
-            raise ContractError(f"{where}: co2e_kg_per_unit", row["co2e_kg_per_unit"], "a non-negative number")
+        for column in GAS_COLUMNS:
+            if row[column] is not None and not row[column] >= 0:
+                raise ContractError(f"{here}: {column}", row[column], "a non-negative number or empty")
+        gases_known = row["ch4_kg_per_unit"] is not None and row["n2o_kg_per_unit"] is not None and (
+            row["co2_kg_per_unit"] is not None or row["biogenic_co2_kg_per_unit"] is not None)
+        if not gases_known and row["published_co2e_kg_per_unit"] is None:
+            raise ContractError(f"{here}: published_co2e_kg_per_unit", None,
+                                "a published CO2e, or CO2 (or biogenic CO2), CH4 and N2O to compute it from")
+        if row["valid_from"] and row["valid_to"] and row["valid_from"] >= row["valid_to"]:
+            raise ContractError(f"{here}: valid_to", str(row["valid_to"]), f"a date after valid_from {row['valid_from']}")
+    windows = factors.with_row_index("line", offset=2).with_columns(
+        pl.col("valid_from").fill_null(FAR_PAST), pl.col("valid_to").fill_null(FAR_FUTURE),
+        pl.col("variant").fill_null(""))
+    overlaps = (
+        windows.join(windows, on=KEY, suffix="_other")
+        .filter((pl.col("line") < pl.col("line_other")) & (pl.col("valid_from") < pl.col("valid_to_other"))
+                & (pl.col("valid_from_other") < pl.col("valid_to")))
+    )
+    if overlaps.height:
+        row = overlaps.row(0, named=True)
+        raise ContractError(
+            f"{where} line {row['line_other']}: valid_from/valid_to", f"{row['valid_from_other']}..{row['valid_to_other']}",
+            f"a window not overlapping line {row['line']} ({row['factor_id']}, {row['valid_from']}..{row['valid_to']}) "
+            f"for the same activity, variant, region and unit")
+
+
+def _with_co2e(factors: pl.DataFrame, factors_dir: Path, basis: str) -> pl.DataFrame:
+    """CO2e per unit: from the gases under ``basis`` when they are known, else as published."""
+    ch4, n2o = gwp(factors_dir, basis, "CH4"), gwp(factors_dir, basis, "N2O")
+    gases_known = (pl.col("ch4_kg_per_unit").is_not_null() & pl.col("n2o_kg_per_unit").is_not_null()
+                   & (pl.col("co2_kg_per_unit").is_not_null() | pl.col("biogenic_co2_kg_per_unit").is_not_null()))
+    computed = (pl.col("co2_kg_per_unit").fill_null(0.0) + ch4 * pl.col("ch4_kg_per_unit")
+                + n2o * pl.col("n2o_kg_per_unit"))
+    return factors.with_columns(
+        pl.when(gases_known).then(computed).otherwise(pl.col("published_co2e_kg_per_unit")).alias("co2e_kg_per_unit"),
+        pl.when(gases_known).then(pl.lit(basis)).otherwise(pl.col("published_gwp_basis")).alias("gwp_basis"),
+        pl.when(gases_known).then(pl.lit(f"CO2 + {ch4:g} x CH4 + {n2o:g} x N2O ({basis})"))
+        .otherwise(pl.format("as published ({})", pl.col("published_gwp_basis").fill_null("basis not stated")))
+        .alias("co2e_rule"),
+    )
+
+
+def refrigerant_factors(factors_dir: Path, basis: str) -> pl.DataFrame:
+    """One factor per refrigerant in the GWP table: 1 kg released is GWP100 kg CO2e."""
+    table = load_gwp(factors_dir).filter((pl.col("basis") == basis) & (pl.col("kind") == "refrigerant"))
+    return table.select(
+        pl.col("gwp_id").alias("factor_id"), pl.lit("refrigerant").alias("activity"), pl.col("gas").alias("variant"),
+        pl.lit("GLOBAL").alias("region"), pl.lit("kg").alias("unit"), pl.lit("kg").alias("canonical_unit"),
+        pl.col("gwp100").alias("co2e_kg_per_unit"), pl.lit(basis).alias("gwp_basis"),
+        pl.lit("kg of gas x GWP100").alias("co2e_rule"),
+        "source_authority", "source_document", "source_year", "license", "notes",
+    )
 
 
 @lru_cache(maxsize=16)
 def load_release(factors_dir: Path, version: str | None = None) -> FactorRelease:
-    """The release ``version`` (default: the newest), validated."""
+    """The release ``version`` (default: the newest), checked against its sha256 and validated."""
     versions = list_releases(factors_dir)
     if not versions:
         raise ContractError("factors_dir", str(factors_dir), "a folder with releases/<version>/factors.csv")
@@ -77,15 +173,25 @@ def load_release(factors_dir: Path, version: str | None = None) -> FactorRelease
         raise ContractError("factor_release", version, f"one of {', '.join(versions)}")
     folder = factors_dir / "releases" / version
     meta = json.loads((folder / "release.json").read_text())
+    digest = hashlib.sha256((folder / "factors.csv").read_bytes()).hexdigest()
+    if digest != meta.get("factors_sha256"):
+        raise ContractError(f"release {version} factors.csv sha256", digest,
+                            f"{meta.get('factors_sha256')} as published in release.json (a published release is "
+                            "never edited: publish a correction as a new release)")
+    where = f"release {version} factors.csv"
     factors = pl.read_csv(
-        folder / "factors.csv",
-        schema_overrides={c: pl.Float64 for c in GAS_COLUMNS} | {"valid_from": pl.Date, "valid_to": pl.Date, "source_year": pl.Utf8},
+        folder / "factors.csv", infer_schema=False,
+        schema_overrides={c: pl.Float64 for c in GAS_COLUMNS} | {"valid_from": pl.Date, "valid_to": pl.Date},
     )
-    validate_factors(version, factors, factors_dir)
-    return FactorRelease(version=version, description=meta.get("description", ""),
-                         factors=factors.with_columns(pl.lit(version).alias("release")))
+    factors = factors.with_columns(pl.Series("canonical_unit", _canonical_units(factors, factors_dir, where)))
+    validate_factors(factors, where)
+    basis = meta["gwp_basis"]
+    priced = pl.concat([_with_co2e(factors, factors_dir, basis), refrigerant_factors(factors_dir, basis)],
+                       how="diagonal_relaxed")
+    return FactorRelease(version=version, description=meta.get("description", ""), gwp_basis=basis,
+                         supersedes=meta.get("supersedes"), factors=priced.with_columns(pl.lit(version).alias("release")))
 
 
 def all_factors(factors_dir: Path) -> pl.DataFrame:
     """Every factor of every release, with its release: the warehouse's ``factors`` table."""
-    return pl.concat([load_release(factors_dir, v).factors for v in list_releases(factors_dir)], how="diagonal")
+    return pl.concat([load_release(factors_dir, v).factors for v in list_releases(factors_dir)], how="diagonal_relaxed")

@@ -15,10 +15,11 @@ import pyarrow as pa
 
 from carbon_lake import warehouse
 from carbon_lake.bronze import parse_landing_files
-from carbon_lake.chimney import chimney_flows, integrate_hourly, load_chimneys
+from carbon_lake.chimney import chimney_flows, integrate_hourly, load_chimneys, self_check
 from carbon_lake.contracts import BRONZE_SCHEMA, EMISSIONS_COLUMNS, QUARANTINE_SCHEMA, SILVER_SCHEMA
-from carbon_lake.emissions import apply_factors, scope_totals
+from carbon_lake.emissions import LOCATION_OR_ALL, MARKET_OR_ALL, apply_factors, scope_totals
 from carbon_lake.factors import all_factors, load_release
+from carbon_lake.kpis import parse_weights, sustainability_score, vertical_kpis
 from carbon_lake.lake import read_table, table_version, write_table
 from carbon_lake.landing import list_landing_files
 from carbon_lake.quarantine import STAGES, quarantine_frame, reasons, with_raw
@@ -106,20 +107,31 @@ def bronze_to_silver(settings: Settings) -> StageResult:
 
 
 def silver_to_emissions(settings: Settings) -> StageResult:
-    """Apply the pinned factor release to silver and publish ``emissions`` to the warehouse."""
+    """Apply the pinned factor release to silver; publish ``emissions`` and ``factor_coverage``."""
     tables = Tables(settings)
     release = load_release(settings.factors_dir, settings.factor_release)
     silver = read_table(tables.silver, SILVER_SCHEMA)
-    emissions, unmatched = apply_factors(silver, release, settings.factors_dir)
-    write_table(tables.quarantine("emissions"), quarantine_frame("emissions", with_raw(settings.home, unmatched)),
+    priced = apply_factors(silver, release, settings.factors_dir)
+    write_table(tables.quarantine("emissions"), quarantine_frame("emissions", with_raw(settings.home, priced.unmatched)),
                 QUARANTINE_SCHEMA, "overwrite")
-    warehouse.replace_tables(settings.warehouse_path, {"emissions": emissions.select(EMISSIONS_COLUMNS)})
+    warehouse.replace_tables(settings.warehouse_path, {"emissions": priced.emissions.select(EMISSIONS_COLUMNS),
+                                                       "factor_coverage": priced.coverage})
+    location = priced.emissions.filter(LOCATION_OR_ALL)
     return StageResult(
-        rows_in=silver.height, rows_out=emissions.height, quarantined=reasons(unmatched),
-        details={"factor_release": release.version, "silver_version": table_version(tables.silver),
-                 "co2e_kg": float(emissions["co2e_kg"].sum() or 0.0)},
-        preview=emissions.head(10),
+        rows_in=silver.height, rows_out=priced.emissions.height, quarantined=reasons(priced.unmatched),
+        details={"factor_release": release.version, "gwp_basis": release.gwp_basis,
+                 "silver_version": table_version(tables.silver),
+                 "co2e_kg_location": float(location["co2e_kg"].sum() or 0.0),
+                 "co2e_kg_market": float(priced.emissions.filter(MARKET_OR_ALL)["co2e_kg"].sum() or 0.0),
+                 "factor_coverage": _coverage_share(priced.coverage)},
+        preview=priced.emissions.head(10),
     )
+
+
+def _coverage_share(coverage: pl.DataFrame) -> float:
+    """Share of emission lines that found a factor (1.0 when there were none to price)."""
+    lines = int(coverage["lines"].sum() or 0)
+    return float(coverage["covered"].sum()) / lines if lines else 1.0
 
 
 def silver_to_chimney_co2(settings: Settings) -> StageResult:
@@ -137,13 +149,38 @@ def silver_to_chimney_co2(settings: Settings) -> StageResult:
     )
 
 
+CHIMNEY_SELF_CHECK_TOLERANCE = 0.01  # 1%: float32 firmware arithmetic and rounded payloads stay far inside it
+
+
+def chimney_self_check(settings: Settings) -> dict[str, float | int]:
+    """Agreement between the kg/s chimney nodes report and the pipeline's physics (see ``chimney.self_check``)."""
+    flows = chimney_flows(read_table(Tables(settings).silver, SILVER_SCHEMA), load_chimneys(settings.factors_dir))
+    return self_check(flows, CHIMNEY_SELF_CHECK_TOLERANCE)
+
+
 def emissions_to_scope_totals(settings: Settings) -> StageResult:
     """Aggregate the warehouse's ``emissions`` into ``scope_totals``."""
-    emissions = warehouse.query(settings.warehouse_path, "SELECT org, site, ts, scope, co2e_kg FROM emissions")
+    emissions = warehouse.query(settings.warehouse_path,
+                                "SELECT org, site, ts, scope, method, co2e_kg, biogenic_co2_kg FROM emissions")
     totals = scope_totals(emissions)
     warehouse.replace_tables(settings.warehouse_path, {"scope_totals": totals})
     return StageResult(rows_in=emissions.height, rows_out=totals.height, preview=totals.head(10),
-                       details={"co2e_kg": float(totals["co2e_kg"].sum() or 0.0)})
+                       details={"co2e_kg_location": float(totals["co2e_kg"].sum() or 0.0),
+                                "co2e_kg_market": float(totals["co2e_kg_market"].sum() or 0.0)})
+
+
+def emissions_to_kpis(settings: Settings) -> StageResult:
+    """Per-vertical KPIs (``vertical_kpis``) and the composite ``sustainability_score``."""
+    silver = read_table(Tables(settings).silver, SILVER_SCHEMA)
+    emissions = warehouse.query(settings.warehouse_path,
+                                "SELECT source_id, event_id, ts, org, site, vertical, scope, method, activity, co2e_kg"
+                                " FROM emissions")
+    kpis = vertical_kpis(silver, emissions)
+    score = sustainability_score(kpis, parse_weights(settings.score_weights))
+    warehouse.replace_tables(settings.warehouse_path, {"vertical_kpis": kpis, "sustainability_score": score})
+    return StageResult(rows_in=silver.height, rows_out=kpis.height, preview=kpis.head(20),
+                       details={"kpis": sorted(kpis["kpi"].unique().to_list()), "score_weights": settings.score_weights,
+                                "months_scored": score.height})
 
 
 def publish_factors(settings: Settings) -> StageResult:

@@ -46,6 +46,7 @@ class Settings:
     landing_client_id: str = "carbon-lake-landing"
     microbatch_seconds: int = 10
     chimney_max_gap_seconds: float = 60.0
+    score_weights: str = "data_center=0.25,logistics=0.25,manufacturing=0.25,saas=0.25"
 
     @classmethod
     def from_env(cls, **overrides: Any) -> "Settings":
@@ -65,12 +66,19 @@ class Settings:
             chimney_max_gap_seconds=_env_number(
                 "CARBON_LAKE_CHIMNEY_MAX_GAP_SECONDS", cls.chimney_max_gap_seconds, float
             ),
+            score_weights=_env("CARBON_LAKE_SCORE_WEIGHTS", cls.score_weights),
         )
         settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
         if settings.mqtt_protocol not in ("5", "3.1.1"):
             raise ValueError(
                 f"CARBON_LAKE_MQTT_PROTOCOL: expected '5' or '3.1.1', got {settings.mqtt_protocol!r}"
             )
+        from carbon_lake.kpis import parse_weights
+
+        try:
+            parse_weights(settings.score_weights)
+        except ValueError as exc:
+            raise ValueError(f"CARBON_LAKE_SCORE_WEIGHTS: {exc}") from None
         return replace(settings, home=Path(settings.home).absolute())
 
     def to_env(self) -> dict[str, str]:
@@ -85,6 +93,7 @@ class Settings:
             "CARBON_LAKE_LANDING_CLIENT_ID": self.landing_client_id,
             "CARBON_LAKE_MICROBATCH_SECONDS": str(self.microbatch_seconds),
             "CARBON_LAKE_CHIMNEY_MAX_GAP_SECONDS": str(self.chimney_max_gap_seconds),
+            "CARBON_LAKE_SCORE_WEIGHTS": self.score_weights,
         }
         if self.factor_release:
             env["CARBON_LAKE_FACTOR_RELEASE"] = self.factor_release

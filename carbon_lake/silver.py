@@ -87,11 +87,13 @@ def unit_mapping(pairs: pl.DataFrame, factors_dir: Path) -> pl.DataFrame:
         try:
             if suffix and unit and units.parse(suffix) != units.parse(unit):
                 raise ContractError("unit", unit, f"the unit its name gives ({suffix}) or no name suffix")
-            scale, offset = units.affine(unit or suffix or activity.canonical_unit, activity.canonical_unit)
+            given = unit or suffix or activity.canonical_unit
+            canonical = units.canonical_for(given, activity.canonical_units)
+            scale, offset = units.affine(given, canonical)
         except ContractError as exc:
             entry["mapping_error"] = str(ContractError(f"metrics.{metric}.unit", exc.value, exc.expected))
         else:
-            entry.update(activity=activity.name, canonical_unit=activity.canonical_unit, scale=scale,
+            entry.update(activity=activity.name, canonical_unit=canonical, scale=scale,
                          offset=offset, non_negative=activity.non_negative)
         out.append(entry)
     return pl.DataFrame(out, schema={"metric": pl.Utf8, "unit_key": pl.Utf8, "activity": pl.Utf8,

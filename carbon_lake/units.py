@@ -48,6 +48,14 @@ class Units:
             ) from None
         return float(one - zero), float(zero)
 
+    def canonical_for(self, unit: str, canonicals: tuple[str, ...]) -> str:
+        """The one of an activity's canonical units that ``unit`` converts to (natural gas: m**3 or kWh)."""
+        source = self.parse(unit)
+        for canonical in canonicals:
+            if self.registry.get_dimensionality(source) == self.registry.get_dimensionality(self.parse(canonical)):
+                return canonical
+        raise ContractError("unit", unit, f"a unit convertible to {' or '.join(canonicals)}")
+
     def factor(self, unit: str, canonical: str) -> float:
         """How many ``canonical`` make one ``unit`` (for multiplicative units only)."""
         scale, offset = self.affine(unit, canonical)

@@ -1,7 +1,11 @@
-"""The activity vocabulary: which metrics exist, their canonical unit, scope and category.
+"""The activity vocabulary: which metrics exist, their canonical units, and the emission lines they make.
 
-It is data (``emission_factors/activities.csv`` and ``scopes.csv``), not code, so that adding an
-activity is a reviewed change to a file beside the factor releases.
+It is data (``emission_factors/activities.csv`` and ``emission_lines.csv``), not code, so that
+adding an activity or changing its scope is a reviewed change to a file beside the factor releases.
+An emission line says which scope and category a reading's activity counts under, which factor
+activity prices it, and (for scope 2) which method; one reading can make several lines, e.g.
+grid electricity makes a location-based and a market-based scope 2 line and a scope 3 line for
+transmission and distribution losses.
 """
 
 from __future__ import annotations
@@ -18,17 +22,24 @@ from carbon_lake.contracts import ContractError
 
 @dataclass(frozen=True)
 class Activity:
+    """An activity and its canonical unit per quantity kind (natural gas: m**3 by volume, kWh by energy)."""
+
     name: str
-    quantity_kind: str
-    canonical_unit: str
+    quantity_kinds: tuple[str, ...]
+    canonical_units: tuple[str, ...]
     non_negative: bool
+
+    @property
+    def canonical_unit(self) -> str:
+        """The unit a metric without a unit suffix is read in."""
+        return self.canonical_units[0]
 
 
 @dataclass(frozen=True)
 class Vocabulary:
     activities: dict[str, Activity]
     aliases: dict[str, str]
-    scopes: pl.DataFrame  # activity, vertical ("*" = any), scope, category
+    lines: pl.DataFrame  # emission_lines.csv: activity, vertical ("*" = any), scope, category, method, ...
 
     def split_metric(self, metric: str) -> tuple[Activity, str | None]:
         """``diesel_litres`` -> (diesel, "litres"); ``pue`` -> (pue, None).
@@ -60,12 +71,27 @@ def load_vocabulary(factors_dir: Path) -> Vocabulary:
             name = row["activity"]
             if name in activities:
                 raise ContractError(f"activities.csv line {line}: activity", name, "a name not listed before")
-            activities[name] = Activity(name, row["quantity_kind"], row["canonical_unit"],
+            kinds, units = tuple(row["quantity_kind"].split()), tuple(row["canonical_unit"].split())
+            if len(kinds) != len(units) or not units:
+                raise ContractError(f"activities.csv line {line}: canonical_unit", row["canonical_unit"],
+                                    f"one canonical unit per quantity kind ({row['quantity_kind']})")
+            activities[name] = Activity(name, kinds, units,
                                         _flag(f"activities.csv line {line}: non_negative", row["non_negative"]))
             for alias in row["aliases"].split():
                 aliases[alias] = name
-    scopes = pl.read_csv(factors_dir / "scopes.csv", schema_overrides={"scope": pl.Int8})
-    unknown = set(scopes["activity"]) - set(activities)
-    if unknown:
-        raise ContractError("scopes.csv: activity", sorted(unknown)[0], "an activity listed in activities.csv")
-    return Vocabulary(activities, aliases, scopes)
+    return Vocabulary(activities, aliases, _load_lines(factors_dir / "emission_lines.csv", activities))
+
+
+def _load_lines(path: Path, activities: dict[str, Activity]) -> pl.DataFrame:
+    lines = pl.read_csv(path, schema_overrides={"scope": pl.Int8, "required": pl.Boolean}, infer_schema=False)
+    for line, row in enumerate(lines.iter_rows(named=True), start=2):
+        where = f"{path.name} line {line}"
+        for column in ("activity", "factor_activity"):
+            if row[column] not in activities:
+                raise ContractError(f"{where}: {column}", row[column], "an activity listed in activities.csv")
+        if row["scope"] not in (1, 2, 3):
+            raise ContractError(f"{where}: scope", row["scope"], "1, 2 or 3")
+        if (row["scope"] == 2) != (row["method"] in ("location", "market")):
+            raise ContractError(f"{where}: method", row["method"], "location or market for scope 2, empty otherwise")
+    return lines.with_columns(pl.col("unless_activities").fill_null("").str.split(" ").list.eval(
+        pl.element().filter(pl.element() != "")))

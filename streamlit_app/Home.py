@@ -84,10 +84,14 @@ with st.sidebar:
     if "sites" in st.session_state:
         st.session_state["sites"] = [s for s in st.session_state["sites"] if s in site_choices]
     sites = st.multiselect("Site", site_choices, key="sites", placeholder="All sites")
+    method = st.radio("Scope 2 method", ["location", "market"], key="method", horizontal=True,
+                      format_func=lambda m: f"{m.capitalize()}-based",
+                      help="GHG Protocol dual reporting: grid averages (location) or contractual "
+                           "instruments such as PPAs, with the grid average for the rest (market).")
     st.caption(f"Warehouse: `{path}`")
 
 try:
-    snap = data.load_snapshot(str(path), version, tuple(orgs), tuple(sites))
+    snap = data.load_snapshot(str(path), version, tuple(orgs), tuple(sites), method)
 except WarehouseMissing:
     stop_with_no_warehouse()
 except duckdb.Error as exc:

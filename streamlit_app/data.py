@@ -32,9 +32,11 @@ CACHE_TTL_SECONDS = 5
 HOURLY_UP_TO = timedelta(days=3)
 
 # Filters are lists bound as parameters; NULL means "no filter" (an empty multiselect = all).
+# Scope 2 readings have a location-based and a market-based row: an inventory sums one method.
 _WHERE = (
     "($orgs IS NULL OR list_contains($orgs::VARCHAR[], org))"
     " AND ($sites IS NULL OR list_contains($sites::VARCHAR[], site))"
+    " AND (method IS NULL OR method = $method)"
 )
 
 FileVersion = tuple[int, int]
@@ -131,9 +133,10 @@ def filter_options(path: str, version: FileVersion) -> pl.DataFrame:
 
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner="Reading the warehouse…")
-def load_snapshot(path: str, version: FileVersion, orgs: tuple[str, ...], sites: tuple[str, ...]) -> Snapshot:
-    """The home page's numbers for the selected orgs and sites (empty tuple = all)."""
-    params = {"orgs": list(orgs) or None, "sites": list(sites) or None}
+def load_snapshot(path: str, version: FileVersion, orgs: tuple[str, ...], sites: tuple[str, ...],
+                  method: str = "location") -> Snapshot:
+    """The home page's numbers for the selected orgs and sites (empty tuple = all), scope 2 by ``method``."""
+    params = {"orgs": list(orgs) or None, "sites": list(sites) or None, "method": method}
     with warehouse.connect(Path(path)) as con:
         present = _tables(con)
         missing = tuple(t for t in ("emissions", "quarantine", "factors") if t not in present)

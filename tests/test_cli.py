@@ -42,7 +42,8 @@ def test_files_are_ingested_materialized_and_queried(settings, tmp_path):
 
     subprocess.run(cli("materialize"), check=True, cwd=REPO_ROOT, timeout=300)
 
-    result = runner.invoke(main, ["sql", "SELECT site, scope, factor_id, co2e_kg FROM emissions ORDER BY site", "--format", "json"])
+    result = runner.invoke(main, ["sql", "SELECT site, scope, factor_id, co2e_kg FROM emissions WHERE method IS DISTINCT"
+                                  " FROM 'market' ORDER BY site", "--format", "json"])
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output)
     assert [(r["site"], r["scope"], r["factor_id"]) for r in rows] == [
@@ -87,7 +88,8 @@ def test_a_reused_event_id_with_new_content_is_quarantined_not_dropped(settings,
     assert runner.invoke(main, ["ingest", str(tmp_path / "later.jsonl")]).exit_code == 0
     subprocess.run(cli("materialize"), check=True, cwd=REPO_ROOT, timeout=300)
 
-    rows = json.loads(runner.invoke(main, ["sql", "SELECT quantity, co2e_kg FROM emissions", "--format", "json"]).output)
+    rows = json.loads(runner.invoke(main, ["sql", "SELECT quantity, co2e_kg FROM emissions WHERE method = 'location'",
+                                           "--format", "json"]).output)
     assert rows == [{"quantity": 10.0, "co2e_kg": pytest.approx(10 * 0.08483)}]  # the first copy, counted once
     rejected = json.loads(runner.invoke(main, ["sql", "SELECT stage, reason FROM quarantine", "--format", "json"]).output)
     assert len(rejected) == 1 and rejected[0]["stage"] == "silver"
@@ -97,12 +99,14 @@ def test_a_reused_event_id_with_new_content_is_quarantined_not_dropped(settings,
 def test_factors_validate_and_show():
     runner = CliRunner()
     result = runner.invoke(main, ["factors", "validate"])
-    assert result.exit_code == 0 and "release 2025.1.0: 33 factors, all cited and valid" in result.output
+    assert result.exit_code == 0
+    assert "release 2025.1.0: 69 factors, all cited and valid" in result.output
+    assert "release 2026.1.0: 78 factors, all cited and valid" in result.output
     shown = runner.invoke(main, ["factors", "show", "ember2024-electricity-ke-kwh"])
     assert shown.exit_code == 0
-    assert "co2e_kg_per_unit: 0.08483" in shown.output and "average-intensities.json" in shown.output
+    assert " co2e_kg_per_unit: 0.08483" in shown.output and "average-intensities.json" in shown.output
     missing = runner.invoke(main, ["factors", "show", "nope"])
-    assert missing.exit_code == 1 and "no factor 'nope' in release 2025.1.0" in missing.output
+    assert missing.exit_code == 1 and "no factor 'nope' in release 2026.1.0" in missing.output
 
 
 def test_factors_validate_names_the_bad_row(tmp_path):
@@ -110,9 +114,9 @@ def test_factors_validate_names_the_bad_row(tmp_path):
 
     broken = tmp_path / "emission_factors"
     shutil.copytree(REPO_ROOT / "emission_factors", broken)
-    csv_path = broken / "releases/2025.1.0/factors.csv"
+    csv_path = broken / "releases/2026.1.0/factors.csv"
     lines = csv_path.read_text().splitlines(keepends=True)
     csv_path.write_text("".join(lines + [lines[3]]))
     result = CliRunner().invoke(main, ["factors", "validate", str(broken)])
     assert result.exit_code == 1
-    assert "line 35: factor_id: expected an id not used before in this release" in result.output
+    assert "release 2026.1.0 factors.csv sha256: expected" in result.output, "an edit breaks the release's seal"

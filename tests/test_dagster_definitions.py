@@ -6,7 +6,7 @@ from assets.definitions import LAKE_JOB, build_definitions
 from carbon_lake.landing import LandingWriter, records_now
 
 EXPECTED_ASSETS = {"landing", "bronze_readings", "silver_readings", "emissions", "chimney_co2", "scope_totals",
-                   "factors", "quarantine"}
+                   "kpis", "factors", "quarantine"}
 
 
 def test_definitions_hold_every_layer_and_check(settings):
@@ -14,7 +14,7 @@ def test_definitions_hold_every_layer_and_check(settings):
     graph = defs.resolve_asset_graph()
     assert {key.to_user_string() for key in graph.get_all_asset_keys()} == EXPECTED_ASSETS
     checks = {key.name for key in graph.asset_check_keys}
-    assert checks == {"silver_key_is_unique", "scope_totals_reconcile"}
+    assert checks == {"silver_key_is_unique", "factor_coverage", "chimney_self_check_agrees", "scope_totals_reconcile"}
     assert defs.resolve_job_def(LAKE_JOB) is not None
 
 

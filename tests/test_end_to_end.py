@@ -32,23 +32,40 @@ SUFFIX_METRICS = {"electricity_kwh": ("electricity", 2, 1.0), "energy_kwh": ("el
 OBJECT_METRICS = {"electricity": ("electricity", 2, {"Wh": 0.001, "kWh": 1.0, "MWh": 1000.0}),
                   "diesel": ("diesel", 1, {"L": 1.0})}
 CANONICAL_PER_FACTOR_UNIT = {"kWh": 1.0, "litre": 1.0, "kg": 1.0, "tonne": 1000.0, "m3": 1.0, "US_gallon": 3.785411784,
-                             "short_ton": 907.18474, "scf": 0.028316846592}
+                             "short_ton": 907.18474, "scf": 0.028316846592, "MMBtu": 293.0710701722222}
+RELEASE = "2026.1.0"  # the newest release, which materialize pins by default
+GWP_AR5 = {"CH4": 28.0, "N2O": 265.0}  # the release's basis (release.json), IPCC AR5 100-year values
 
 
 def release_factors() -> dict[tuple[str, str], float]:
-    """kg CO2e per canonical unit, by (activity, region), read straight from the release file."""
+    """kg CO2e per canonical unit, by (activity, region), from the release file: CO2 + 28 CH4 + 265 N2O
+    where the gases are given, else the published CO2e."""
     out = {}
-    with open(REPO_ROOT / "emission_factors/releases/2025.1.0/factors.csv", newline="") as handle:
+    with open(REPO_ROOT / f"emission_factors/releases/{RELEASE}/factors.csv", newline="") as handle:
         for row in csv.DictReader(handle):
-            out[(row["activity"], row["region"])] = float(row["co2e_kg_per_unit"]) / CANONICAL_PER_FACTOR_UNIT[row["unit"]]
+            if row["variant"] or row["unit"] not in ("kWh", "litre", "kg", "tonne", "m3"):
+                continue  # vehicle classes, and second units of an activity (the fleet reports kWh, L, kg, m3)
+            if row["ch4_kg_per_unit"] and row["n2o_kg_per_unit"]:
+                co2e = (float(row["co2_kg_per_unit"] or 0) + GWP_AR5["CH4"] * float(row["ch4_kg_per_unit"])
+                        + GWP_AR5["N2O"] * float(row["n2o_kg_per_unit"]))
+            else:
+                co2e = float(row["published_co2e_kg_per_unit"])
+            out[(row["activity"], row["region"])] = co2e / CANONICAL_PER_FACTOR_UNIT[row["unit"]]
     return out
 
 
-def expected_from_published(messages: list[bytes]) -> tuple[dict[int, float], set, set, list[bytes]]:
-    """Totals by scope, the well-formed reading keys, those that produced emissions, and the
-    messages that are not even JSON."""
-    factors = release_factors()
-    totals: dict[int, float] = defaultdict(float)
+def ppa_shares() -> dict[tuple[str, str], float]:
+    """(org, site) -> share of its electricity a zero-emission instrument covers (instruments.csv)."""
+    with open(REPO_ROOT / "emission_factors/instruments.csv", newline="") as handle:
+        return {(row["org"], row["site"]): float(row["share"]) for row in csv.DictReader(handle)
+                if float(row["co2e_kg_per_kwh"]) == 0}
+
+
+def expected_from_published(messages: list[bytes]) -> tuple[dict[tuple, float], set, set, list[bytes]]:
+    """Totals by (scope, method), the well-formed reading keys, those that produced emissions, and
+    the messages that are not even JSON."""
+    factors, shares = release_factors(), ppa_shares()
+    totals: dict[tuple, float] = defaultdict(float)
     keys: set[tuple[str, str]] = set()
     emitting: set[tuple[str, str]] = set()
     not_json = []
@@ -59,6 +76,8 @@ def expected_from_published(messages: list[bytes]) -> tuple[dict[int, float], se
             not_json.append(raw)
             continue
         region = document.get("tags", {}).get("region", "GLOBAL")
+        # The fleet names devices {org}-{site}-{kind}-{n}; that is how a message's site is known here.
+        share = next((v for (org, site), v in shares.items() if str(document.get("source_id")).startswith(f"{org}-{site}-")), 0.0)
         for reading in document.get("readings", [document]):
             key = (document.get("source_id"), reading.get("event_id"))
             if None in key or key in keys:
@@ -85,8 +104,15 @@ def expected_from_published(messages: list[bytes]) -> tuple[dict[int, float], se
                     continue  # rejected in silver
                 chain = [region, region.split("-")[0], "GLOBAL"]
                 factor = next(factors[(activity, r)] for r in chain if (activity, r) in factors)
-                totals[scope] += quantity * factor
                 emitting.add(key)
+                if scope != 2:
+                    totals[(scope, None)] += quantity * factor
+                    continue
+                totals[(2, "location")] += quantity * factor
+                totals[(2, "market")] += quantity * (1 - share) * factor
+                td = next((factors[("electricity_td_losses", r)] for r in chain if ("electricity_td_losses", r) in factors), None)
+                if td is not None:
+                    totals[(3, None)] += quantity * td
     return dict(totals), keys, emitting, not_json
 
 
@@ -138,12 +164,17 @@ def test_published_readings_become_the_warehouse_totals(mosquitto, settings):
     subprocess.run(cli("materialize", "--lake", str(settings.home)), check=True, timeout=300, cwd=REPO_ROOT)
 
     expected, keys, emitting, not_json = expected_from_published(observer.messages)
-    actual = dict(warehouse.query(settings.warehouse_path, "SELECT scope, sum(co2e_kg) FROM emissions GROUP BY 1").iter_rows())
-    assert set(actual) == set(expected) == {1, 2, 3}
-    for scope, total in expected.items():
-        assert math.isclose(actual[scope], total, rel_tol=1e-9), (scope, actual[scope], total)
-    totals = dict(warehouse.query(settings.warehouse_path, "SELECT scope, sum(co2e_kg) FROM scope_totals GROUP BY 1").iter_rows())
-    assert all(math.isclose(totals[s], expected[s], rel_tol=1e-9) for s in expected)
+    assert expected[(2, "market")] < expected[(2, "location")], "the data center's PPA lowers market-based scope 2"
+    actual = dict(((scope, method), kg) for scope, method, kg in warehouse.query(
+        settings.warehouse_path, "SELECT scope, method, sum(co2e_kg) FROM emissions GROUP BY ALL").iter_rows())
+    assert set(actual) == set(expected) == {(1, None), (2, "location"), (2, "market"), (3, None)}
+    for key, total in expected.items():
+        assert math.isclose(actual[key], total, rel_tol=1e-9), (key, actual[key], total)
+    totals = warehouse.query(settings.warehouse_path, "SELECT scope, sum(co2e_kg) AS location, sum(co2e_kg_market) AS market"
+                             " FROM scope_totals GROUP BY 1")
+    for scope, location, market in totals.iter_rows():
+        assert math.isclose(location, expected.get((scope, None), expected.get((scope, "location"))), rel_tol=1e-9)
+        assert math.isclose(market, expected.get((scope, None), expected.get((scope, "market"))), rel_tol=1e-9)
 
     silver = read_table(Tables(settings).silver, SILVER_SCHEMA)
     silver_keys = set(silver.select("source_id", "event_id").unique().iter_rows())
@@ -151,7 +182,8 @@ def test_published_readings_become_the_warehouse_totals(mosquitto, settings):
     assert len(silver_keys) > 0.8 * len(keys)
     assert silver.group_by("source_id", "event_id", "metric").len()["len"].max() == 1
     assert warehouse.query(settings.warehouse_path,
-                           "SELECT count(*) AS n FROM (SELECT source_id, event_id, metric FROM emissions GROUP BY ALL HAVING count(*) > 1)"
+                           "SELECT count(*) AS n FROM (SELECT source_id, event_id, metric, category, method, factor_id FROM emissions"
+                           " GROUP BY ALL HAVING count(*) > 1)"
                            )["n"][0] == 0
 
     chimneys = warehouse.query(settings.warehouse_path, "SELECT site, sum(co2_kg) AS kg, min(coverage) AS coverage FROM chimney_co2 GROUP BY 1")

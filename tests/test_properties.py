@@ -44,7 +44,7 @@ def silver_frame(rows) -> pl.DataFrame:
     return pl.DataFrame([
         {"source_id": "s", "event_id": str(i), "ts": ts, "org": "o", "site": "x", "vertical": "manufacturing",
          "region": region, "activity": activity, "quantity": quantity, "canonical_unit": unit, "metric": activity,
-         "landing_file": "f", "landing_offset": i}
+         "tags": "{}", "landing_file": "f", "landing_offset": i}
         for i, ((activity, region, unit), quantity, _) in enumerate(rows)
     ])
 
@@ -55,8 +55,10 @@ def test_totals_are_additive_over_any_split(rows):
     release = load_release(FACTORS_DIR)
     frame = silver_frame(rows)
     side = pl.Series([left for _, _, left in rows])
-    whole, _ = apply_factors(frame, release, FACTORS_DIR)
-    left, _ = apply_factors(frame.filter(side), release, FACTORS_DIR)
-    right, _ = apply_factors(frame.filter(~side), release, FACTORS_DIR)
-    total = whole["co2e_kg"].sum()
-    assert abs(total - (left["co2e_kg"].sum() + right["co2e_kg"].sum())) <= 1e-9 * max(1.0, total)
+    whole, left, right = (apply_factors(part, release, FACTORS_DIR).emissions
+                          for part in (frame, frame.filter(side), frame.filter(~side)))
+    for method in ("location", "market"):
+        inventory = pl.col("method").is_null() | (pl.col("method") == method)
+        total = whole.filter(inventory)["co2e_kg"].sum()
+        parts = left.filter(inventory)["co2e_kg"].sum() + right.filter(inventory)["co2e_kg"].sum()
+        assert abs(total - parts) <= 1e-9 * max(1.0, total)

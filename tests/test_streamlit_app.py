@@ -28,22 +28,24 @@ from tests.conftest import free_port, stop
 
 REPO = Path(__file__).resolve().parent.parent
 HOME_PAGE = REPO / "streamlit_app" / "Home.py"
-FACTORS_CSV = REPO / "emission_factors" / "releases" / "2025.1.0" / "factors.csv"
+FACTORS_CSV = REPO / "emission_factors" / "releases" / "2026.1.0" / "factors.csv"
 SCREENSHOT = REPO / "test-artifacts" / "streamlit_home.png"
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if os.access("/usr/bin/chromium", os.X_OK) else None)
 
-# The factor each (activity, region) must get in release 2025.1.0, and how many of the factor's
-# units one unit of the reading is. KE has no diesel or firewood factor, so those fall back to
-# GLOBAL; the GB firewood factor is per tonne while readings are in kg.
+# The factor each (activity, region) must get in release 2026.1.0 (the newest), and how many of
+# the factor's units one unit of the reading is. KE has no diesel or firewood factor, so those
+# fall back to GLOBAL; the GB firewood factor is per tonne while readings are in kg. GB
+# electricity also has scope 3 transmission and distribution losses; KE has no such factor.
 FACTOR_FOR = {
     ("electricity", "KE"): ("ember2024-electricity-ke-kwh", 1.0),
-    ("diesel", "KE"): ("desnz2024-fuel-diesel_mineral-litre", 1.0),
+    ("diesel", "KE"): ("desnz2024-fuel-diesel_mineral-litre-global", 1.0),
     ("firewood", "KE"): ("ipcc2006-t2_3-firewood-kg", 1.0),
     ("electricity", "GB"): ("desnz2024-electricity-uk-kwh", 1.0),
     ("diesel", "GB"): ("desnz2024-fuel-diesel_avg_biofuel-litre", 1.0),
     ("firewood", "GB"): ("desnz2024-bio-wood_logs-tonne", 1 / 1000),
+    ("electricity_td_losses", "GB"): ("desnz2024-electricity-uk-td-kwh", 1.0),
 }
-SCOPE_OF = {"electricity": 2, "diesel": 1, "firewood": 1}  # emission_factors/scopes.csv, manufacturing
+SCOPE_OF = {"electricity": 2, "diesel": 1, "firewood": 1, "electricity_td_losses": 3}  # emission_lines.csv
 METRIC_ACTIVITY = {"electricity_kwh": "electricity", "diesel_litres": "diesel", "firewood_kg": "firewood"}
 
 
@@ -98,13 +100,17 @@ def expected_kg(readings: list[Reading]) -> dict[str, float]:
     for reading in readings:
         for metric, quantity in reading.metrics.items():
             activity = METRIC_ACTIVITY[metric]
-            factor_id, per_reading_unit = FACTOR_FOR[(activity, reading.region)]
-            row = factors[factor_id]
-            assert row["activity"] == activity
-            co2e = quantity * per_reading_unit * float(row["co2e_kg_per_unit"])
-            out["total"] += co2e
-            out[f"scope{SCOPE_OF[activity]}"] += co2e
-            out["biogenic"] += quantity * per_reading_unit * float(row["biogenic_co2_kg_per_unit"] or 0)
+            lines = [activity] + (["electricity_td_losses"] if activity == "electricity" else [])
+            for line in lines:
+                if (line, reading.region) not in FACTOR_FOR:
+                    continue  # an optional line (T&D losses) the region has no factor for
+                factor_id, per_reading_unit = FACTOR_FOR[(line, reading.region)]
+                row = factors[factor_id]
+                assert row["activity"] == line
+                co2e = quantity * per_reading_unit * float(row["published_co2e_kg_per_unit"])
+                out["total"] += co2e
+                out[f"scope{SCOPE_OF[line]}"] += co2e
+                out["biogenic"] += quantity * per_reading_unit * float(row["biogenic_co2_kg_per_unit"] or 0)
     return out
 
 
@@ -155,18 +161,20 @@ def test_home_shows_totals_computed_from_landed_readings(lake: Path, monkeypatch
     assert shown_number(shown["Total tCO2e"]) == pytest.approx(want["total"] / 1000, abs=6e-4)
     assert shown_number(shown["Scope 1 tCO2e"]) == pytest.approx(want["scope1"] / 1000, abs=6e-4)
     assert shown_number(shown["Scope 2 tCO2e"]) == pytest.approx(want["scope2"] / 1000, abs=6e-4)
-    assert shown_number(shown["Scope 3 tCO2e"]) == 0.0
+    assert want["scope3"] > 0, "GB electricity carries scope 3 T&D losses"
+    assert shown_number(shown["Scope 3 tCO2e"]) == pytest.approx(want["scope3"] / 1000, abs=6e-4)
     assert shown_number(shown["Biogenic CO2 (t, outside scopes)"]) == pytest.approx(want["biogenic"] / 1000, abs=6e-4)
     assert shown["Readings"] == str(len(KANGAITA) + len(LEEDS))
     assert shown["Quarantined rows"] == "1"
     # The KE electricity factor really is the one the brief quotes, so the check is not circular.
-    assert float(factor_table()["ember2024-electricity-ke-kwh"]["co2e_kg_per_unit"]) == 0.08483
+    assert float(factor_table()["ember2024-electricity-ke-kwh"]["published_co2e_kg_per_unit"]) == 0.08483
 
     assert len(at.get("vega_lite_chart")) == 3  # by scope, by site, trend
     assert any("hourly" in h.value for h in at.subheader)  # a few hours of data: hourly buckets
     releases = at.dataframe[0].value
-    assert releases["factor_release"].tolist() == ["2025.1.0"]
-    assert releases["line_items"].tolist() == [sum(len(r.metrics) for r in KANGAITA + LEEDS)]
+    assert releases["factor_release"].tolist() == ["2026.1.0"]
+    # One location-based line per metric, plus a T&D losses line per GB electricity reading.
+    assert releases["line_items"].tolist() == [sum(len(r.metrics) for r in KANGAITA + LEEDS) + len(LEEDS)]
 
     # Read-only: the page never rewrites the warehouse.
     after = warehouse.stat()
