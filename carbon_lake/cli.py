@@ -294,7 +294,7 @@ def factors_diff(release_a: str, release_b: str, lake: Path | None, year: int | 
     changes = factor_changes(old, new, settings.factors_dir)
     click.echo(f"{old.version} (GWP {old.gwp_basis}) -> {new.version} (GWP {new.gwp_basis}): "
                + ", ".join(f"{n} {s}" for s, n in changes.group_by("status").len().sort("status").iter_rows()))
-    with pl.Config(tbl_rows=500, fmt_str_lengths=40, tbl_width_chars=220, float_precision=6):
+    with pl.Config(tbl_rows=500, tbl_cols=-1, fmt_str_lengths=44, tbl_width_chars=400, float_precision=6):
         click.echo(changes)
         silver = read_table(Tables(settings).silver, SILVER_SCHEMA)
         year = year or default_year(silver)

@@ -120,3 +120,28 @@ def test_factors_validate_names_the_bad_row(tmp_path):
     result = CliRunner().invoke(main, ["factors", "validate", str(broken)])
     assert result.exit_code == 1
     assert "release 2026.1.0 factors.csv sha256: expected" in result.output, "an edit breaks the release's seal"
+
+
+def test_factors_diff_shows_changed_factors_and_restates_last_years_totals(settings, tmp_path):
+    readings = [
+        {"source_id": "plug-1", "event_id": "1", "ts": "2025-06-01T10:00:00Z", "metrics": {"electricity_kwh": 1000},
+         "tags": {"site": "home-nyc-01", "region": "US-NYUP"}},
+        {"source_id": "boiler-1", "event_id": "1", "ts": "2025-06-01T10:00:00Z", "metrics": {"firewood_kg": 1000},
+         "tags": {"site": "kangaita", "region": "KE"}},
+    ]
+    (tmp_path / "2025.jsonl").write_text("".join(json.dumps(r) + "\n" for r in readings))
+    runner = CliRunner()
+    assert runner.invoke(main, ["ingest", str(tmp_path / "2025.jsonl")]).exit_code == 0
+    subprocess.run(cli("materialize"), check=True, cwd=REPO_ROOT, timeout=300)
+
+    result = runner.invoke(main, ["factors", "diff", "2025.1.0", "2026.1.0"])
+    assert result.exit_code == 0, result.output
+    assert "2025.1.0 (GWP AR4) -> 2026.1.0 (GWP AR5):" in result.output
+    assert "epa2021-egrid-nyup-kwh" in result.output and "epa2025-egrid-nyup-kwh" in result.output
+    assert "restatement preview: 2025 totals" in result.output
+    # Scope 2, US-NYUP: 1000 kWh x 0.1058326254 (eGRID2019, AR4) -> 1000 kWh x 0.1095711337 (eGRID2023, AR5)
+    assert "105.832625" in result.output and "109.571134" in result.output
+    # Scope 1, firewood (IPCC, per kg: CH4 0.000468, N2O 0.0000624): AR4 25 x 0.468 + 298 x 0.0624 = 30.2952 kg,
+    # AR5 28 x 0.468 + 265 x 0.0624 = 29.64 kg: the GWP basis alone restates it.
+    assert "30.295200" in result.output and "29.640000" in result.output
+    assert "readings no factor covers (quarantined): 2025.1.0: 0, 2026.1.0: 0" in result.output
