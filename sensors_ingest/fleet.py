@@ -210,10 +210,13 @@ def reading_metrics(device: Device, ts: datetime, hours: float) -> list[tuple[di
         }, {})]
     if device.kind == "factory_meter":
         load = 0.1 + 0.9 * day
+        firewood = noisy(1_100 * load * hours, 0.08)
         return [({
-            "firewood_kg": round(noisy(1_100 * load * hours, 0.08), 6),
+            "firewood_kg": round(firewood, 6),
             "diesel_litres": round(noisy(8 * load * hours, 0.15), 6),
             "electricity_kwh": round(noisy(300 * load * hours, 0.05), 6),
+            # Tea dryers burn roughly 2 kg of firewood per kg of made tea.
+            "made_tea_kg": round(noisy(firewood / 2.0, 0.05), 6),
         }, {})]
     if device.kind == "data_center":
         readings = []

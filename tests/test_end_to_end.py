@@ -177,6 +177,17 @@ def test_published_readings_become_the_warehouse_totals(mosquitto, settings):
         assert math.isclose(market, expected.get((scope, None), expected.get((scope, "market"))), rel_tol=1e-9)
 
     silver = read_table(Tables(settings).silver, SILVER_SCHEMA)
+    kpis = set(warehouse.query(settings.warehouse_path, "SELECT DISTINCT kpi FROM vertical_kpis")["kpi"].to_list())
+    # Trucks parked at night (Nairobi time) drive 0 km: no per-km KPI is invented from a zero distance.
+    driven = silver.filter((silver["activity"] == "distance"))["quantity"].sum() > 0
+    assert kpis == {"pue", "wue", "kg_co2e_per_gpu_hour_location", "kg_co2e_per_gpu_hour_market",
+                    "kg_co2e_per_production_unit"} | ({"g_co2e_per_km", "g_co2e_per_mile"} if driven else set())
+    market, location = (warehouse.query(settings.warehouse_path, f"SELECT sum(value) AS v FROM vertical_kpis WHERE kpi = "
+                                        f"'kg_co2e_per_gpu_hour_{m}'")["v"][0] for m in ("market", "location"))
+    assert market == pytest.approx(0.4 * location), "the PPA covers 60% of the data center's electricity"
+    score = warehouse.query(settings.warehouse_path, "SELECT score, weights_used FROM sustainability_score")
+    assert score.height >= 1 and score["score"].drop_nulls().len() == score.height
+
     silver_keys = set(silver.select("source_id", "event_id").unique().iter_rows())
     assert emitting <= silver_keys <= keys, "silver holds the valid readings and nothing else"
     assert len(silver_keys) > 0.8 * len(keys)

@@ -186,8 +186,9 @@ def check_realistic(kind: str, metrics: dict) -> None:
         assert 55_000 <= metrics["co2_ppm"] <= 125_000
         assert 140 <= metrics["flue_temp_c"] <= 230 and 1.5 <= metrics["flue_velocity_m_s"] <= 5.5
     elif kind == "factory_meter":
-        assert set(metrics) == {"firewood_kg", "diesel_litres", "electricity_kwh"}
+        assert set(metrics) == {"firewood_kg", "diesel_litres", "electricity_kwh", "made_tea_kg"}
         assert all(0 <= v < 10 for v in metrics.values())  # consumption over a fifth of a second
+        assert metrics["made_tea_kg"] <= metrics["firewood_kg"]  # about 2 kg of wood per kg of made tea
     elif kind == "data_center":
         assert set(metrics) == {"energy_kwh", "gpu_hours", "water_litres", "pue"}
         assert 1.0 < metrics["pue"] < 1.5 and metrics["energy_kwh"] >= 0
