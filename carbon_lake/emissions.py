@@ -52,14 +52,14 @@ def lines_for(silver: pl.DataFrame, factors_dir: Path) -> pl.DataFrame:
     reports one of them: distance-based mobile combustion only when no fuel was metered.
     """
     lines = load_vocabulary(factors_dir).lines
-    specific = lines.filter(pl.col("vertical") != "*")
-    overridden = specific.select("activity", "vertical").unique()
-    rows = silver.with_columns(pl.col("vertical").fill_null(""))
+    specific = lines.filter(pl.col("vertical") != "*").rename({"vertical": "_vertical"})
+    overridden = specific.select("activity", "_vertical").unique()
+    rows = silver.with_columns(pl.col("vertical").fill_null("").alias("_vertical"))
     joined = pl.concat([
-        rows.join(specific, on=["activity", "vertical"]),
-        rows.join(overridden, on=["activity", "vertical"], how="anti")
+        rows.join(specific, on=["activity", "_vertical"]),
+        rows.join(overridden, on=["activity", "_vertical"], how="anti")
         .join(lines.filter(pl.col("vertical") == "*").drop("vertical"), on="activity"),
-    ], how="diagonal")
+    ], how="diagonal").drop("_vertical")
     reported = silver.group_by("source_id", "event_id").agg(pl.col("activity").unique().alias("_reported"))
     variant = pl.lit(None, pl.Utf8)
     for tag in lines["variant_tag"].drop_nulls().unique().sort():

@@ -165,8 +165,8 @@ def test_published_readings_become_the_warehouse_totals(mosquitto, settings):
 
     expected, keys, emitting, not_json = expected_from_published(observer.messages)
     assert expected[(2, "market")] < expected[(2, "location")], "the data center's PPA lowers market-based scope 2"
-    actual = dict(((scope, method), kg) for scope, method, kg in warehouse.query(
-        settings.warehouse_path, "SELECT scope, method, sum(co2e_kg) FROM emissions GROUP BY ALL").iter_rows())
+    actual = {(scope, method): kg for scope, method, kg in warehouse.query(
+        settings.warehouse_path, "SELECT scope, method, sum(co2e_kg) FROM emissions GROUP BY ALL").iter_rows()}
     assert set(actual) == set(expected) == {(1, None), (2, "location"), (2, "market"), (3, None)}
     for key, total in expected.items():
         assert math.isclose(actual[key], total, rel_tol=1e-9), (key, actual[key], total)
@@ -179,7 +179,7 @@ def test_published_readings_become_the_warehouse_totals(mosquitto, settings):
     silver = read_table(Tables(settings).silver, SILVER_SCHEMA)
     kpis = set(warehouse.query(settings.warehouse_path, "SELECT DISTINCT kpi FROM vertical_kpis")["kpi"].to_list())
     # Trucks parked at night (Nairobi time) drive 0 km: no per-km KPI is invented from a zero distance.
-    driven = silver.filter((silver["activity"] == "distance"))["quantity"].sum() > 0
+    driven = silver.filter(silver["activity"] == "distance")["quantity"].sum() > 0
     assert kpis == {"pue", "wue", "kg_co2e_per_gpu_hour_location", "kg_co2e_per_gpu_hour_market",
                     "kg_co2e_per_production_unit"} | ({"g_co2e_per_km", "g_co2e_per_mile"} if driven else set())
     market, location = (warehouse.query(settings.warehouse_path, f"SELECT sum(value) AS v FROM vertical_kpis WHERE kpi = "

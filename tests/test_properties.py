@@ -17,6 +17,9 @@ KINDS = {
     "L": ["L", "litres", "m3", "US_gallon", "imperial_gallon"],
     "kg": ["kg", "t", "lb", "short_ton"],
     "km": ["km", "mi"],
+    "hour": ["h", "hours", "minute", "day"],
+    "GB": ["GB", "MB", "TB", "gigabyte"],
+    "ppm": ["ppm", "percent"],
 }
 unit_pairs = st.sampled_from(sorted(KINDS)).flatmap(
     lambda canonical: st.tuples(st.just(canonical), st.sampled_from(KINDS[canonical]), st.sampled_from(KINDS[canonical])))

@@ -176,6 +176,13 @@ def test_home_shows_totals_computed_from_landed_readings(lake: Path, monkeypatch
     # One location-based line per metric, plus a T&D losses line per GB electricity reading.
     assert releases["line_items"].tolist() == [sum(len(r.metrics) for r in KANGAITA + LEEDS) + len(LEEDS)]
 
+    # Market-based scope 2: these sites declare no instrument, so the grid average applies and the
+    # number stays; what matters is that the switch reads the market rows, not both methods.
+    at.radio(key="method").set_value("market").run()
+    assert not at.exception
+    market = metrics(at)
+    assert shown_number(market["Scope 2 tCO2e"]) == pytest.approx(want["scope2"] / 1000, abs=6e-4)
+
     # Read-only: the page never rewrites the warehouse.
     after = warehouse.stat()
     assert (after.st_mtime_ns, after.st_ino, after.st_size) == (before.st_mtime_ns, before.st_ino, before.st_size)
