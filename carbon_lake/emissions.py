@@ -85,27 +85,34 @@ def factors_per_canonical(release: FactorRelease, factors_dir: Path) -> pl.DataF
 
 
 def resolve(lines: pl.DataFrame, release: FactorRelease, factors_dir: Path) -> pl.DataFrame:
-    """``lines`` with the chosen factor's columns (null where none covers), one row per line."""
+    """``lines`` with the chosen factor's columns (null where none covers), one row per line.
+
+    The choice depends only on what is being priced, where and on which day, so it is made once
+    per distinct key (a few thousand) and joined back to the lines (millions).
+    """
+    key = ["factor_activity", "variant", "canonical_unit", "org", "site", "region", "day"]
+    lines = lines.with_columns(pl.col("ts").dt.date().alias("day"))
     region = pl.col("region").fill_null("GLOBAL")
     candidates = (
-        lines.select("_line", "factor_activity", "variant", "canonical_unit", "ts",
-                     pl.format("site:{}/{}", "org", "site").alias("p0"), region.alias("p1"),
-                     region.str.split("-").list.first().alias("p2"), pl.lit("GLOBAL").alias("p3"))
-        .with_columns(pl.col("variant").fill_null(""))
-        .unpivot(index=["_line", "factor_activity", "variant", "canonical_unit", "ts"],
-                 on=["p0", "p1", "p2", "p3"], variable_name="priority", value_name="candidate_region")
-        .unique(subset=["_line", "candidate_region"], keep="first")
+        lines.select(key).unique().with_row_index("_key")
+        .with_columns(pl.format("site:{}/{}", "org", "site").alias("p0"), region.alias("p1"),
+                      region.str.split("-").list.first().alias("p2"), pl.lit("GLOBAL").alias("p3"),
+                      pl.col("variant").fill_null("").alias("_variant"))
     )
     chosen = (
-        candidates.join(factors_per_canonical(release, factors_dir),
-                        on=["factor_activity", "variant", "candidate_region", "canonical_unit"])
-        .filter((pl.col("valid_from").is_null() | (pl.col("ts").dt.date() >= pl.col("valid_from")))
-                & (pl.col("valid_to").is_null() | (pl.col("ts").dt.date() < pl.col("valid_to"))))
-        .sort("_line", "priority")
-        .unique(subset="_line", keep="first")
-        .drop("factor_activity", "variant", "canonical_unit", "ts", "valid_from", "valid_to")
+        candidates.unpivot(index=["_key", "factor_activity", "_variant", "canonical_unit", "day"],
+                           on=["p0", "p1", "p2", "p3"], variable_name="priority", value_name="candidate_region")
+        .unique(subset=["_key", "candidate_region"], keep="first")
+        .join(factors_per_canonical(release, factors_dir).rename({"variant": "_variant"}),
+              on=["factor_activity", "_variant", "candidate_region", "canonical_unit"])
+        .filter((pl.col("valid_from").is_null() | (pl.col("day") >= pl.col("valid_from")))
+                & (pl.col("valid_to").is_null() | (pl.col("day") < pl.col("valid_to"))))
+        .sort("_key", "priority")
+        .unique(subset="_key", keep="first")
+        .drop("factor_activity", "_variant", "canonical_unit", "day", "valid_from", "valid_to")
     )
-    return lines.join(chosen, on="_line", how="left")
+    keyed = candidates.select(*key, "_key").join(chosen, on="_key", how="left").drop("_key")
+    return lines.join(keyed, on=key, how="left", nulls_equal=True).drop("day")
 
 
 def _rule(region: pl.Expr) -> pl.Expr:
@@ -162,7 +169,7 @@ def apply_factors(silver: pl.DataFrame, release: FactorRelease, factors_dir: Pat
         (pl.col("quantity") * pl.col("co2e_kg_per_unit")).alias("co2e_kg"),
         *[(pl.col("quantity") * pl.col(per_unit)).alias(name) for name, per_unit in GASES.items()],
         "landing_file", "landing_offset", "factor_rule", "vertical", "region", "metric", "method", "gwp_basis",
-    ).sort("ts", "source_id", "event_id", "metric", "scope", "method", "factor_id", nulls_last=True)
+    )
     missing = resolved.filter(pl.col("factor_id").is_null())
     variant_missing = pl.col("variant_tag").is_not_null() & pl.col("variant").is_null()
     unmatched = (
