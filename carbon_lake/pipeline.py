@@ -129,9 +129,13 @@ def silver_to_emissions(settings: Settings) -> StageResult:
 
 
 def _coverage_share(coverage: pl.DataFrame) -> float:
-    """Share of emission lines that found a factor (1.0 when there were none to price)."""
-    lines = int(coverage["lines"].sum() or 0)
-    return float(coverage["covered"].sum()) / lines if lines else 1.0
+    """Share of required emission lines that found a factor (1.0 when there were none to price).
+
+    Optional lines (T&D losses) are left out: their gaps are expected and listed in ``factor_coverage``.
+    """
+    required = coverage.filter("required")
+    lines = int(required["lines"].sum() or 0)
+    return float(required["covered"].sum()) / lines if lines else 1.0
 
 
 def silver_to_chimney_co2(settings: Settings) -> StageResult:
