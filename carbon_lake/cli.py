@@ -53,17 +53,27 @@ def main(verbose: bool) -> None:
 @protocol_option
 @click.option("--client-id", default=None, help="MQTT client id; fixed, so the broker keeps the session.")
 @click.option("--flush-seconds", type=float, default=None, help="Flush at least this often [default: 1].")
+@click.option("--share", "share_group", default=None, metavar="GROUP",
+              help="Join the MQTT shared subscription $share/GROUP/carbon/v1/#: the broker splits the stream "
+                   "between the group's landing processes. Each needs its own --client-id.")
 def land(broker: str | None, lake: Path | None, mqtt_protocol: str | None, client_id: str | None,
-         flush_seconds: float | None) -> None:
+         flush_seconds: float | None, share_group: str | None) -> None:
     """Run the landing service: subscribe to carbon/v1/# (QoS 1) and write every message durably.
 
     Messages are acknowledged only after the landing file holding them is fsynced. Stop with
-    Ctrl-C: pending messages are flushed first.
+    Ctrl-C: pending messages are flushed first. Scale out with --share: several processes, on
+    one machine or many, land one stream; their files never collide.
     """
     from sensors_ingest.mqtt_landing import LandingService
 
-    settings = Settings.from_env(home=lake, broker_url=broker, mqtt_protocol=mqtt_protocol,
-                                 landing_client_id=client_id, flush_seconds=flush_seconds)
+    if share_group and not (client_id or os.environ.get("CARBON_LAKE_LANDING_CLIENT_ID")):
+        raise click.UsageError("--share needs --client-id: each member of the group keeps its own persistent "
+                               "session, so that the broker holds its share of the stream while it restarts")
+    try:
+        settings = Settings.from_env(home=lake, broker_url=broker, mqtt_protocol=mqtt_protocol,
+                                     landing_client_id=client_id, flush_seconds=flush_seconds, share_group=share_group)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     stop = _stop_on_signals()
     click.echo(f"landing {settings.broker_url} -> {settings.landing_dir} (MQTT {settings.mqtt_protocol})", err=True)
     try:

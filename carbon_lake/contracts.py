@@ -16,6 +16,9 @@ TOPIC_PREFIX = "carbon/v1"
 TOPIC_FILTER = f"{TOPIC_PREFIX}/#"
 STREAMS = ("telemetry", "status", "batch")
 SCHEMA_TELEMETRY = "carbon.telemetry/1"
+# A message larger than this is quarantined unparsed: a gateway batch of 100 readings is ~15 kB,
+# so 1 MiB leaves room for any honest device while no single message can tie up the parser.
+MAX_PAYLOAD_BYTES = 1_048_576
 FILE_TOPIC_PREFIX = "ingest"
 
 # Identifiers end up in file names, SQL and dashboards: keep them to a safe alphabet.

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from carbon_lake.contracts import SCHEMA_TELEMETRY, ContractError, Topic, check_identifier
+from carbon_lake.contracts import MAX_PAYLOAD_BYTES, SCHEMA_TELEMETRY, ContractError, Topic, check_identifier
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,8 @@ def _event_id(field_name: str, value: object) -> str:
 
 def decode(payload: bytes) -> dict[str, Any]:
     """UTF-8 JSON object, or a ContractError naming what is wrong with the bytes."""
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise ContractError("payload", f"{len(payload)} bytes", f"at most {MAX_PAYLOAD_BYTES} bytes (left unparsed)")
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -8,6 +8,7 @@ all build a :class:`Settings` through :meth:`Settings.from_env`, so that a varia
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ class Settings:
     flush_seconds: float = 1.0
     flush_messages: int = 5000
     landing_client_id: str = "carbon-lake-landing"
+    share_group: str | None = None
     microbatch_seconds: int = 10
     chimney_max_gap_seconds: float = 60.0
     score_weights: str = "data_center=0.25,logistics=0.25,manufacturing=0.25,saas=0.25"
@@ -60,6 +62,7 @@ class Settings:
             flush_seconds=_env_number("CARBON_LAKE_FLUSH_SECONDS", cls.flush_seconds, float),
             flush_messages=_env_number("CARBON_LAKE_FLUSH_MESSAGES", cls.flush_messages, int),
             landing_client_id=_env("CARBON_LAKE_LANDING_CLIENT_ID", cls.landing_client_id),
+            share_group=os.environ.get("CARBON_LAKE_SHARE_GROUP") or None,
             microbatch_seconds=_env_number(
                 "CARBON_LAKE_MICROBATCH_SECONDS", cls.microbatch_seconds, int
             ),
@@ -73,6 +76,9 @@ class Settings:
             raise ValueError(
                 f"CARBON_LAKE_MQTT_PROTOCOL: expected '5' or '3.1.1', got {settings.mqtt_protocol!r}"
             )
+        if settings.share_group is not None and not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", settings.share_group):
+            raise ValueError(f"CARBON_LAKE_SHARE_GROUP: expected letters, digits and . _ - (no / + #), "
+                             f"got {settings.share_group!r}")
         from carbon_lake.kpis import parse_weights
 
         try:
@@ -97,6 +103,8 @@ class Settings:
         }
         if self.factor_release:
             env["CARBON_LAKE_FACTOR_RELEASE"] = self.factor_release
+        if self.share_group:
+            env["CARBON_LAKE_SHARE_GROUP"] = self.share_group
         return env
 
     # The lake layout, in one place (ARCHITECTURE.md, "Lake layout").

@@ -74,18 +74,20 @@ class LandingService:
         self.client.on_message = self._on_message
         self.client.on_disconnect = self._on_disconnect
         self.client.on_subscribe = self._on_subscribe
+        # A shared subscription makes the broker split the stream between the group's members.
+        self.topic = f"$share/{settings.share_group}/{TOPIC_FILTER}" if settings.share_group else TOPIC_FILTER
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
             log.error("event=connect_refused broker=%s reason=%s", self.broker_url, reason_code)
             return
-        client.subscribe(TOPIC_FILTER, qos=1)
+        client.subscribe(self.topic, qos=1)
         self._connected.set()
         log.info("event=connected broker=%s client_id=%s session_present=%s", self.broker_url,
                  self.settings.landing_client_id, flags.session_present)
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
-        log.info("event=subscribed topic=%s granted=%s", TOPIC_FILTER, ",".join(str(c) for c in reason_codes))
+        log.info("event=subscribed topic=%s granted=%s", self.topic, ",".join(str(c) for c in reason_codes))
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         self._connected.clear()

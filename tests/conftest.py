@@ -60,6 +60,9 @@ class Mosquitto:
             f"persistence true\npersistence_location {folder}/\n"
             # Never drop queued QoS 1 messages for an offline persistent session.
             "max_queued_messages 0\nmax_inflight_messages 0\n"
+            # Started as root (CI), Mosquitto would drop to the `mosquitto` user and then fail to write
+            # its persistence file into this root-owned folder, silently losing sessions on restart.
+            + ("user root\n" if os.geteuid() == 0 else "")
         )
         self.process: subprocess.Popen | None = None
         self.start()
