@@ -56,8 +56,10 @@ def main(verbose: bool) -> None:
 @click.option("--share", "share_group", default=None, metavar="GROUP",
               help="Join the MQTT shared subscription $share/GROUP/carbon/v1/#: the broker splits the stream "
                    "between the group's landing processes. Each needs its own --client-id.")
+@click.option("--metrics-port", type=click.IntRange(1, 65535), default=None,
+              help="Serve Prometheus counters on http://0.0.0.0:PORT/metrics [env: CARBON_LAKE_METRICS_PORT].")
 def land(broker: str | None, lake: Path | None, mqtt_protocol: str | None, client_id: str | None,
-         flush_seconds: float | None, share_group: str | None) -> None:
+         flush_seconds: float | None, share_group: str | None, metrics_port: int | None) -> None:
     """Run the landing service: subscribe to carbon/v1/# (QoS 1) and write every message durably.
 
     Messages are acknowledged only after the landing file holding them is fsynced. Stop with
@@ -71,7 +73,8 @@ def land(broker: str | None, lake: Path | None, mqtt_protocol: str | None, clien
                                "session, so that the broker holds its share of the stream while it restarts")
     try:
         settings = Settings.from_env(home=lake, broker_url=broker, mqtt_protocol=mqtt_protocol,
-                                     landing_client_id=client_id, flush_seconds=flush_seconds, share_group=share_group)
+                                     landing_client_id=client_id, flush_seconds=flush_seconds, share_group=share_group,
+                                     metrics_port=metrics_port)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     stop = _stop_on_signals()

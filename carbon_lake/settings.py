@@ -46,6 +46,7 @@ class Settings:
     flush_messages: int = 5000
     landing_client_id: str = "carbon-lake-landing"
     share_group: str | None = None
+    metrics_port: int | None = None
     microbatch_seconds: int = 10
     chimney_max_gap_seconds: float = 60.0
     score_weights: str = "data_center=0.25,logistics=0.25,manufacturing=0.25,saas=0.25"
@@ -63,6 +64,8 @@ class Settings:
             flush_messages=_env_number("CARBON_LAKE_FLUSH_MESSAGES", cls.flush_messages, int),
             landing_client_id=_env("CARBON_LAKE_LANDING_CLIENT_ID", cls.landing_client_id),
             share_group=os.environ.get("CARBON_LAKE_SHARE_GROUP") or None,
+            metrics_port=_env_number("CARBON_LAKE_METRICS_PORT", 0, int) if os.environ.get("CARBON_LAKE_METRICS_PORT")
+            else None,
             microbatch_seconds=_env_number(
                 "CARBON_LAKE_MICROBATCH_SECONDS", cls.microbatch_seconds, int
             ),

@@ -20,9 +20,10 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from carbon_lake.contracts import TOPIC_FILTER
+from carbon_lake.contracts import MAX_PAYLOAD_BYTES, TOPIC_FILTER
 from carbon_lake.landing import LandingRecord, LandingWriter
 from carbon_lake.settings import Settings, broker_address
+from sensors_ingest.metrics import prometheus_text, serve_metrics
 
 log = logging.getLogger("carbon_lake.landing")
 SESSION_NEVER_EXPIRES = 0xFFFFFFFF
@@ -56,6 +57,7 @@ class LandingStats:
     files: int = 0
     write_failures: int = 0
     reconnects: int = 0
+    oversized: int = 0
 
 
 class LandingService:
@@ -102,6 +104,7 @@ class LandingService:
         self._pending.append((LandingRecord(message.topic, bytes(message.payload), datetime.now(timezone.utc)),
                               message.mid, message.qos))
         self.stats.received += 1
+        self.stats.oversized += len(message.payload) > MAX_PAYLOAD_BYTES
 
     def flush(self) -> bool:
         """Write pending messages durably, then acknowledge them; False if the write failed."""
@@ -129,9 +132,28 @@ class LandingService:
             or time.monotonic() - self._oldest >= self.settings.flush_seconds
         )
 
+    def metrics_text(self) -> str:
+        """The counters and the backlog, in the Prometheus text format."""
+        pending = len(self._pending)
+        values = {**vars(self.stats), "pending": pending,
+                  "lag_seconds": round(time.monotonic() - self._oldest, 3) if pending else 0}
+        return prometheus_text(values, {"client_id": self.settings.landing_client_id})
+
     def run(self, stop: threading.Event) -> LandingStats:
         """Land until ``stop`` is set; reconnects by itself, flushes and disconnects on the way out."""
         receive_maximum = min(65535, 2 * self.settings.flush_messages)
+        metrics = None
+        if self.settings.metrics_port:
+            metrics = serve_metrics("0.0.0.0", self.settings.metrics_port, self.metrics_text)
+            log.info("event=metrics_listening port=%d path=/metrics", self.settings.metrics_port)
+        try:
+            self._land(stop, receive_maximum)
+        finally:
+            if metrics:
+                metrics.shutdown()
+        return self.stats
+
+    def _land(self, stop: threading.Event, receive_maximum: int) -> None:
         connect(self.client, self.broker_url, self.settings.mqtt_protocol, receive_maximum)
         last_report = time.monotonic()
         retry_at = 0.0
@@ -147,7 +169,6 @@ class LandingService:
         self.flush()
         self.client.loop(timeout=0.1)
         self.client.disconnect()
-        return self.stats
 
     def _reconnect(self, stop: threading.Event) -> None:
         delay = 0.2

@@ -71,3 +71,32 @@ def test_pending_messages_are_flushed_on_a_clean_stop(mosquitto, tmp_path):
     assert table.column("payload").to_pylist() == [b'{"n": 1}', b'{"n": 2}']
     assert table.column("topic").to_pylist() == ["carbon/v1/acme/plant/dev-1/telemetry"] * 2
     assert pq.ParquetFile(home / relative).metadata.num_rows == 2
+
+
+def test_counters_are_exposed_for_prometheus(mosquitto, tmp_path):
+    import urllib.request
+
+    from tests.conftest import free_port
+
+    home, port = tmp_path / "lake", free_port()
+    landing = start_landing(mosquitto.url, home, "--flush-seconds", "0.2", "--metrics-port", str(port))
+    payloads = [json.dumps({"source_id": "dev-1", "event_id": str(i)}).encode() for i in range(100)]
+    oversized = b'{"pad": "' + b"x" * 1_100_000 + b'"}'
+    try:
+        publish(mosquitto.url, [*payloads, oversized])
+        deadline = time.monotonic() + 30
+        while len(landed_payloads(home)) < 101 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+            assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+            text = response.read().decode()
+    finally:
+        landing.send_signal(signal.SIGTERM)
+        landing.wait(timeout=30)
+    values = {line.split("{")[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if not line.startswith("#")}
+    assert values["carbon_lake_landing_received_total"] == 101
+    assert values["carbon_lake_landing_landed_total"] == 101
+    assert values["carbon_lake_landing_acknowledged_total"] == 101
+    assert values["carbon_lake_landing_oversized_total"] == 1
+    assert values["carbon_lake_landing_pending"] == 0 and values["carbon_lake_landing_lag_seconds"] == 0
+    assert 'client_id="carbon-lake-landing"' in text
