@@ -42,7 +42,7 @@ def serve_metrics(host: str, port: int, snapshot: Callable[[], str]) -> Threadin
     """Serve ``GET /metrics`` from ``snapshot()`` in a daemon thread; returns the server to shut down."""
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (the http.server API)
+        def do_GET(self) -> None:
             if self.path != "/metrics":
                 self.send_error(404, "only /metrics is served here")
                 return
