@@ -210,3 +210,32 @@ def test_hostile_payloads_never_crash_the_service_and_end_up_in_quarantine(mosqu
         assert EXPECTED_REASON[name] in by_raw[payload], (name, by_raw[payload][:200])
     emitted = warehouse.query(home / "warehouse.duckdb", "SELECT event_id FROM emissions WHERE method = 'location'")
     assert emitted["event_id"].to_list() == ["100"], "the good reading after them is counted"
+
+
+def test_kill_9_in_the_middle_of_50000_messages_leaves_every_reading_in_silver_once(mosquitto, tmp_path):
+    from carbon_lake.contracts import SILVER_SCHEMA
+    from carbon_lake.lake import read_table
+    from carbon_lake.pipeline import Tables
+    from carbon_lake.settings import Settings
+
+    home = tmp_path / "lake"
+    landing = start_landing(mosquitto.url, home, "--flush-seconds", "0.2")
+    payloads = [reading(i) for i in range(50_000)]
+    thread = threading.Thread(target=publish_all, args=(mosquitto.url, payloads))
+    thread.start()
+    try:
+        assert wait_for(lambda: len(landed(home)) > 10_000, 120), "killed in the middle of the stream"
+        landing.send_signal(signal.SIGKILL)
+        landing.wait()
+        killed_at = len(landed(home))
+        landing = start_landing(mosquitto.url, home, "--flush-seconds", "0.2")
+        thread.join(timeout=300)
+        assert wait_for(lambda: len(set(landed(home))) == len(payloads), 120)
+    finally:
+        landing.send_signal(signal.SIGTERM)
+        landing.wait(timeout=30)
+    assert 10_000 < killed_at < len(payloads)
+    subprocess.run(cli("materialize", "--lake", str(home)), check=True, cwd=REPO_ROOT, timeout=600, capture_output=True)
+    silver = read_table(Tables(Settings.from_env(home=home)).silver, SILVER_SCHEMA)
+    keys = silver.group_by("source_id", "event_id").len()
+    assert keys.height == len(payloads) and keys["len"].max() == 1, "every reading once, redeliveries absorbed"
