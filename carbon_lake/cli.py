@@ -86,6 +86,33 @@ def land(broker: str | None, lake: Path | None, mqtt_protocol: str | None, clien
     click.echo(" ".join(f"{k}={v}" for k, v in vars(stats).items()), err=True)
 
 
+@main.command("serve-http")
+@lake_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: all interfaces).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@click.option("--max-body-bytes", type=click.IntRange(min=1), default=8 * 1024 * 1024, show_default=True,
+              help="Largest request body; larger ones get 413 before being read and land nothing.")
+def serve_http(lake: Path | None, host: str, port: int, max_body_bytes: int) -> None:
+    """Run the HTTP ingestion endpoint: POST /api/v1/telemetry (JSON or JSONL), GET /healthz.
+
+    Bearer tokens come from CARBON_LAKE_HTTP_TOKENS="acme=TOKEN1,beta=TOKEN2" (never the command
+    line, where ps shows them); a token may post only for its org. A request is answered 202 only
+    after its landing file is fsynced. Stop with Ctrl-C: requests in flight finish first.
+    """
+    from sensors_ingest.http_ingest import run_http, tokens_from_env
+
+    settings = Settings.from_env(home=lake)
+    try:
+        tokens = tokens_from_env()
+    except ValueError as exc:  # the message never echoes a token
+        raise click.UsageError(str(exc)) from None
+    click.echo(f"serving http://{host}:{port}/api/v1/telemetry -> {settings.landing_dir}", err=True)
+    try:
+        run_http(settings, host, port, tokens, max_body_bytes)
+    except OSError as exc:
+        raise click.ClickException(f"serve-http on {host}:{port}: {exc}") from None
+
+
 @main.command()
 @broker_option
 @protocol_option

@@ -12,7 +12,8 @@ from carbon_lake.settings import REPO_ROOT
 from tests.conftest import cli
 
 COMMANDS = [[], ["demo"], ["land"], ["simulate"], ["ingest"], ["materialize"], ["sql"], ["factors"],
-            ["factors", "list"], ["factors", "validate"], ["factors", "show"], ["broker"]]
+            ["factors", "list"], ["factors", "validate"], ["factors", "show"], ["factors", "diff"], ["broker"],
+            ["serve-http"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "carbon-lake")

@@ -513,3 +513,25 @@ def test_run_http_serves_until_a_signal(settings, sig):
     assert TOKEN not in err
     assert list_landing_files(settings.home) == [file]
     assert Path(settings.home / file).is_file()
+
+
+def test_the_cli_serves_the_endpoint_with_tokens_from_the_environment(settings):
+    from tests.conftest import carbon_lake
+
+    port = free_port()
+    server = carbon_lake("serve-http", "--port", str(port), env={TOKENS_ENV: "acme=cli-token"},
+                         stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, timeout=30)
+        body = json.dumps({"source_id": "m-1", "event_id": "1", "ts": "2026-11-24T10:00:00Z",
+                           "metrics": {"electricity_kwh": 5}, "tags": {"site": "plant"}}).encode()
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        connection.request("POST", "/api/v1/telemetry", body=body,
+                           headers={"Authorization": "Bearer cli-token", "Content-Type": "application/json"})
+        response = connection.getresponse()
+        assert response.status == 202, response.read()
+        landed = json.loads(response.read())
+    finally:
+        stop(server)
+    table = read_landing_file(settings.home, landed["file"])
+    assert table.column("payload").to_pylist() == [body] and table.column("topic").to_pylist() == ["ingest/acme/http"]
