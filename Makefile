@@ -8,6 +8,7 @@ STAMP := $(VENV)/.installed
 help:
 	@echo "make demo   - start broker, simulated fleet, landing, Dagster and Streamlit (Ctrl-C stops all)"
 	@echo "make test   - run the whole test suite"
+	@echo "make bench  - landing benchmarks against a real Mosquitto (needs mosquitto, mosquitto-clients)"
 	@echo "make lock   - re-resolve requirements.lock from pyproject.toml"
 
 $(STAMP): pyproject.toml requirements.lock
@@ -23,6 +24,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/landing.py
 
 lock: $(STAMP)
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock

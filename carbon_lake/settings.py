@@ -44,6 +44,7 @@ class Settings:
     factor_release: str | None = None
     flush_seconds: float = 1.0
     flush_messages: int = 5000
+    flush_bytes: int = 16 * 1024 * 1024  # with large gateway batches, bytes bound memory before the count does
     landing_client_id: str = "carbon-lake-landing"
     share_group: str | None = None
     metrics_port: int | None = None
@@ -62,6 +63,7 @@ class Settings:
             factor_release=os.environ.get("CARBON_LAKE_FACTOR_RELEASE") or None,
             flush_seconds=_env_number("CARBON_LAKE_FLUSH_SECONDS", cls.flush_seconds, float),
             flush_messages=_env_number("CARBON_LAKE_FLUSH_MESSAGES", cls.flush_messages, int),
+            flush_bytes=_env_number("CARBON_LAKE_FLUSH_BYTES", cls.flush_bytes, int),
             landing_client_id=_env("CARBON_LAKE_LANDING_CLIENT_ID", cls.landing_client_id),
             share_group=os.environ.get("CARBON_LAKE_SHARE_GROUP") or None,
             metrics_port=_env_number("CARBON_LAKE_METRICS_PORT", 0, int) if os.environ.get("CARBON_LAKE_METRICS_PORT")
@@ -99,6 +101,7 @@ class Settings:
             "CARBON_LAKE_FACTORS_DIR": str(self.factors_dir),
             "CARBON_LAKE_FLUSH_SECONDS": str(self.flush_seconds),
             "CARBON_LAKE_FLUSH_MESSAGES": str(self.flush_messages),
+            "CARBON_LAKE_FLUSH_BYTES": str(self.flush_bytes),
             "CARBON_LAKE_LANDING_CLIENT_ID": self.landing_client_id,
             "CARBON_LAKE_MICROBATCH_SECONDS": str(self.microbatch_seconds),
             "CARBON_LAKE_CHIMNEY_MAX_GAP_SECONDS": str(self.chimney_max_gap_seconds),

@@ -69,6 +69,7 @@ class LandingService:
         self.writer = LandingWriter(settings.landing_dir)
         self.stats = LandingStats()
         self._pending: list[tuple[LandingRecord, int, int]] = []
+        self._pending_bytes = 0
         self._oldest = 0.0
         self._connected = threading.Event()
         self.client = mqtt_client(settings.landing_client_id, settings.mqtt_protocol, manual_ack=True)
@@ -96,6 +97,7 @@ class LandingService:
         # Unacknowledged messages will be redelivered by the broker on the next session.
         dropped = len(self._pending)
         self._pending.clear()
+        self._pending_bytes = 0
         log.warning("event=disconnected reason=%s unacked_to_be_redelivered=%d", reason_code, dropped)
 
     def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:
@@ -105,6 +107,7 @@ class LandingService:
                               message.mid, message.qos))
         self.stats.received += 1
         self.stats.oversized += len(message.payload) > MAX_PAYLOAD_BYTES
+        self._pending_bytes += len(message.payload)
 
     def flush(self) -> bool:
         """Write pending messages durably, then acknowledge them; False if the write failed."""
@@ -117,7 +120,7 @@ class LandingService:
             self.stats.write_failures += 1
             log.error("event=write_failed error=%r pending=%d action=not_acknowledged", exc, len(batch))
             return False
-        self._pending = []
+        self._pending, self._pending_bytes = [], 0
         self.stats.files += 1
         self.stats.landed += len(batch)
         for _, mid, qos in batch:
@@ -129,6 +132,7 @@ class LandingService:
     def _due(self) -> bool:
         return bool(self._pending) and (
             len(self._pending) >= self.settings.flush_messages
+            or self._pending_bytes >= self.settings.flush_bytes
             or time.monotonic() - self._oldest >= self.settings.flush_seconds
         )
 
