@@ -31,8 +31,8 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from carbon_lake.landing import list_landing_files, read_landing_file  # noqa: E402
-from tests.conftest import Mosquitto, free_port  # noqa: E402
+from carbon_lake.landing import list_landing_files, read_landing_file
+from tests.conftest import Mosquitto, free_port
 
 TOPIC = "carbon/v1/bench/site/dev-1/telemetry"
 
