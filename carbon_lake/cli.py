@@ -86,6 +86,46 @@ def land(broker: str | None, lake: Path | None, mqtt_protocol: str | None, clien
     click.echo(" ".join(f"{k}={v}" for k, v in vars(stats).items()), err=True)
 
 
+@main.group()
+def devices() -> None:
+    """Broker credentials: Mosquitto password and ACL files in which each device writes only its own topic."""
+
+
+def _registered(settings: Settings, username: str, role: str, org: str = "", site: str = "") -> None:
+    from sensors_ingest.devices import broker_config, register
+
+    try:
+        password = register(settings.auth_dir, username, role, org, site)
+    except (ValueError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"username: {username}\npassword: {password}   (shown once; stored only as a hash)")
+    click.echo(f"\nmosquitto.conf (then reload the broker):\n{broker_config(settings.auth_dir)}", nl=False)
+
+
+@devices.command("add")
+@click.argument("device_id")
+@click.option("--org", required=True, help="Organisation the device belongs to.")
+@click.option("--site", required=True, help="Site the device is installed at.")
+@lake_option
+def devices_add(device_id: str, org: str, site: str, lake: Path | None) -> None:
+    """Create DEVICE_ID's credentials; it may publish only under carbon/v1/ORG/SITE/DEVICE_ID/#.
+
+    Running it again for the same id issues a new password (the old one stops working).
+    """
+    _registered(Settings.from_env(home=lake), device_id, "device", org, site)
+
+
+@devices.command("add-landing")
+@click.argument("username", default="carbon-lake-landing")
+@lake_option
+def devices_add_landing(username: str, lake: Path | None) -> None:
+    """Create credentials for a landing service, which may read carbon/v1/#.
+
+    Give them to `carbon-lake land` as CARBON_LAKE_MQTT_USERNAME and CARBON_LAKE_MQTT_PASSWORD.
+    """
+    _registered(Settings.from_env(home=lake), username, "landing")
+
+
 @main.command("serve-http")
 @lake_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: all interfaces).")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -47,6 +47,9 @@ class Settings:
     flush_bytes: int = 16 * 1024 * 1024  # with large gateway batches, bytes bound memory before the count does
     landing_client_id: str = "carbon-lake-landing"
     share_group: str | None = None
+    mqtt_username: str | None = None
+    mqtt_password: str | None = field(default=None, repr=False)  # never printed with the settings
+    mqtt_ca_file: Path | None = None  # the broker's CA, for mqtts:// URLs
     metrics_port: int | None = None
     microbatch_seconds: int = 10
     chimney_max_gap_seconds: float = 60.0
@@ -66,6 +69,10 @@ class Settings:
             flush_bytes=_env_number("CARBON_LAKE_FLUSH_BYTES", cls.flush_bytes, int),
             landing_client_id=_env("CARBON_LAKE_LANDING_CLIENT_ID", cls.landing_client_id),
             share_group=os.environ.get("CARBON_LAKE_SHARE_GROUP") or None,
+            mqtt_username=os.environ.get("CARBON_LAKE_MQTT_USERNAME") or None,
+            mqtt_password=os.environ.get("CARBON_LAKE_MQTT_PASSWORD") or None,
+            mqtt_ca_file=Path(os.environ["CARBON_LAKE_MQTT_CA_FILE"]) if os.environ.get("CARBON_LAKE_MQTT_CA_FILE")
+            else None,
             metrics_port=_env_number("CARBON_LAKE_METRICS_PORT", 0, int) if os.environ.get("CARBON_LAKE_METRICS_PORT")
             else None,
             microbatch_seconds=_env_number(
@@ -111,6 +118,9 @@ class Settings:
             env["CARBON_LAKE_FACTOR_RELEASE"] = self.factor_release
         if self.share_group:
             env["CARBON_LAKE_SHARE_GROUP"] = self.share_group
+        optional = {"CARBON_LAKE_MQTT_USERNAME": self.mqtt_username, "CARBON_LAKE_MQTT_PASSWORD": self.mqtt_password,
+                    "CARBON_LAKE_MQTT_CA_FILE": self.mqtt_ca_file and str(self.mqtt_ca_file)}
+        env.update({name: value for name, value in optional.items() if value})
         return env
 
     # The lake layout, in one place (ARCHITECTURE.md, "Lake layout").
@@ -135,6 +145,11 @@ class Settings:
         return self.home / "warehouse.duckdb"
 
     @property
+    def auth_dir(self) -> Path:
+        """Mosquitto password and ACL files written by ``carbon-lake devices``."""
+        return self.home / "auth"
+
+    @property
     def dagster_home(self) -> Path:
         return self.home / ".dagster"
 
@@ -147,13 +162,20 @@ class Settings:
         return self.dagster_home
 
 
+DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
+
+
 def broker_address(broker_url: str) -> tuple[str, int]:
-    """``mqtt://HOST:PORT`` -> ``(host, port)``; the port defaults to 1883."""
+    """``mqtt://HOST:PORT`` or ``mqtts://HOST:PORT`` (TLS) -> ``(host, port)``; ports default to 1883 and 8883."""
     parts = urlsplit(broker_url)
     try:
-        port = parts.port or 1883
+        port = parts.port or DEFAULT_PORTS.get(parts.scheme)
     except ValueError:
         port = None
-    if parts.scheme != "mqtt" or not parts.hostname or port is None:
-        raise ValueError(f"broker URL: expected mqtt://HOST:PORT, got {broker_url!r}")
+    if parts.scheme not in DEFAULT_PORTS or not parts.hostname or port is None:
+        raise ValueError(f"broker URL: expected mqtt://HOST:PORT or mqtts://HOST:PORT, got {broker_url!r}")
     return parts.hostname, port
+
+
+def broker_uses_tls(broker_url: str) -> bool:
+    return urlsplit(broker_url).scheme == "mqtts"

@@ -22,7 +22,7 @@ from paho.mqtt.properties import Properties
 
 from carbon_lake.contracts import MAX_PAYLOAD_BYTES, TOPIC_FILTER
 from carbon_lake.landing import LandingRecord, LandingWriter
-from carbon_lake.settings import Settings, broker_address
+from carbon_lake.settings import Settings, broker_address, broker_uses_tls
 from sensors_ingest.metrics import prometheus_text, serve_metrics
 
 log = logging.getLogger("carbon_lake.landing")
@@ -36,6 +36,14 @@ def mqtt_client(client_id: str, protocol: str, manual_ack: bool = False) -> mqtt
                            manual_ack=manual_ack)
     return mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311,
                        clean_session=False, manual_ack=manual_ack)
+
+
+def secure(client: mqtt.Client, settings: Settings, url: str) -> None:
+    """Username/password and, for ``mqtts://`` URLs, TLS verified against the configured CA."""
+    if settings.mqtt_username:
+        client.username_pw_set(settings.mqtt_username, settings.mqtt_password)
+    if broker_uses_tls(url):
+        client.tls_set(ca_certs=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None)
 
 
 def connect(client: mqtt.Client, url: str, protocol: str, receive_maximum: int = 65535) -> None:
@@ -77,6 +85,7 @@ class LandingService:
         self.client.on_message = self._on_message
         self.client.on_disconnect = self._on_disconnect
         self.client.on_subscribe = self._on_subscribe
+        secure(self.client, settings, self.broker_url)
         # A shared subscription makes the broker split the stream between the group's members.
         self.topic = f"$share/{settings.share_group}/{TOPIC_FILTER}" if settings.share_group else TOPIC_FILTER
 

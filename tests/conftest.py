@@ -48,15 +48,16 @@ def stop(process: subprocess.Popen, timeout: float = 10.0) -> None:
 class Mosquitto:
     """A real Mosquitto process configured the way carbon-lake asks brokers to be configured."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, secured: str = "", scheme: str = "mqtt") -> None:
+        """``secured``: listener lines (TLS files, password and ACL files) replacing anonymous access."""
         if MOSQUITTO is None:
             pytest.fail("mosquitto is not installed: `apt-get install mosquitto` (.ci/run does this)")
         self.port = free_port()
-        self.url = f"mqtt://127.0.0.1:{self.port}"
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
         self.folder = folder
         self.config = folder / "mosquitto.conf"
         self.config.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+            f"listener {self.port} 127.0.0.1\n" + (secured or "allow_anonymous true\n") +
             f"persistence true\npersistence_location {folder}/\n"
             # Never drop queued QoS 1 messages for an offline persistent session.
             "max_queued_messages 0\nmax_inflight_messages 0\n"
@@ -115,9 +116,9 @@ def carbon_lake(*args: str, env: dict[str, str] | None = None, **kwargs) -> subp
                             env={**os.environ, **(env or {})}, **kwargs)
 
 
-def start_landing(broker_url: str, home: Path, *extra: str) -> subprocess.Popen:
+def start_landing(broker_url: str, home: Path, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     """``carbon-lake land`` in its own process, returned once it is subscribed to the broker."""
-    process = carbon_lake("land", "--broker", broker_url, "--lake", str(home), *extra,
+    process = carbon_lake("land", "--broker", broker_url, "--lake", str(home), *extra, env=env,
                           stderr=subprocess.PIPE, text=True)
     log: list[str] = []
     for line in process.stderr:

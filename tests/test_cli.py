@@ -13,7 +13,7 @@ from tests.conftest import cli
 
 COMMANDS = [[], ["demo"], ["land"], ["simulate"], ["ingest"], ["materialize"], ["sql"], ["factors"],
             ["factors", "list"], ["factors", "validate"], ["factors", "show"], ["factors", "diff"], ["broker"],
-            ["serve-http"]]
+            ["serve-http"], ["devices"], ["devices", "add"], ["devices", "add-landing"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "carbon-lake")
