@@ -27,12 +27,11 @@ Rows exist only where both sides exist and the denominator is > 0: nothing is in
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 
 import polars as pl
 
-from carbon_lake.contracts import ContractError
+from carbon_lake.score_weights import DEFAULT_WEIGHTS, TERMS, check_weights, parse_weights  # noqa: F401 (re-exported)
 
 # International mile (1959 agreement): exactly 1.609344 km; pint's "mile" is the same constant.
 KM_PER_MILE = 1.609344
@@ -45,13 +44,8 @@ KPI_SCHEMA = {
 }
 
 # Score term -> the KPI it is computed from.
-TERM_KPIS = {
-    "data_center": "pue",
-    "logistics": "g_co2e_per_mile",
-    "manufacturing": "kg_co2e_per_production_unit",
-    "saas": "mg_co2e_per_api_request",
-}
-DEFAULT_WEIGHTS: dict[str, float] = {"data_center": 0.25, "logistics": 0.25, "manufacturing": 0.25, "saas": 0.25}
+TERM_KPIS = dict(zip(TERMS, ["pue", "g_co2e_per_mile", "kg_co2e_per_production_unit", "mg_co2e_per_api_request"],
+                     strict=True))
 
 LOCATION = pl.col("method").is_null() | (pl.col("method") == "location")
 MARKET = pl.col("method").is_null() | (pl.col("method") == "market")
@@ -133,36 +127,6 @@ def vertical_kpis(silver: pl.DataFrame, emissions: pl.DataFrame) -> pl.DataFrame
     return pl.concat(parts).sort("org", "site", "month", "kpi")
 
 
-def _check_weights(weights: Mapping[str, object]) -> dict[str, float]:
-    """Known keys, finite non-negative numbers, positive sum; missing keys weigh 0."""
-    checked = {}
-    for key, value in weights.items():
-        if key not in TERM_KPIS:
-            raise ContractError("score weight key", key, f"one of {', '.join(TERM_KPIS)}")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-            raise ContractError(f"score weight {key}", value, "a finite number >= 0")
-        checked[key] = float(value)
-    if sum(checked.values()) <= 0:
-        raise ContractError("score weights", dict(weights), "at least one weight > 0")
-    return checked
-
-
-def parse_weights(text: str) -> dict[str, float]:
-    """Parse ``"data_center=0.4,logistics=0.2,..."`` (CARBON_LAKE_SCORE_WEIGHTS); missing keys weigh 0."""
-    weights: dict[str, float] = {}
-    for item in (piece.strip() for piece in text.split(",")):
-        key, sep, raw = (part.strip() for part in item.partition("="))
-        if not sep or not key:
-            raise ContractError("score weights", item, "key=number pairs separated by commas")
-        if key in weights:
-            raise ContractError("score weight key", key, "each key at most once")
-        try:
-            weights[key] = float(raw)
-        except ValueError:
-            raise ContractError(f"score weight {key}", raw, "a number") from None
-    return _check_weights(weights)
-
-
 def sustainability_score(kpis: pl.DataFrame, weights: Mapping[str, float]) -> pl.DataFrame:
     """The enterprise's monthly composite score (all orgs together).
 
@@ -187,7 +151,7 @@ def sustainability_score(kpis: pl.DataFrame, weights: Mapping[str, float]) -> pl
     Columns: month, score, data_center_term, logistics_term, manufacturing_term, saas_term,
     weights_used, notes.
     """
-    checked = _check_weights(weights)
+    checked = check_weights(weights)
     terms = pl.DataFrame({
         "term": list(TERM_KPIS), "kpi": list(TERM_KPIS.values()), "order": range(len(TERM_KPIS)),
         "weight": [checked.get(term, 0.0) for term in TERM_KPIS],

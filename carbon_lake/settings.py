@@ -91,7 +91,7 @@ class Settings:
         if settings.share_group is not None and not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", settings.share_group):
             raise ValueError(f"CARBON_LAKE_SHARE_GROUP: expected letters, digits and . _ - (no / + #), "
                              f"got {settings.share_group!r}")
-        from carbon_lake.kpis import parse_weights
+        from carbon_lake.score_weights import parse_weights
 
         try:
             parse_weights(settings.score_weights)
