@@ -129,3 +129,35 @@ def start_landing(broker_url: str, home: Path, *extra: str, env: dict[str, str] 
         raise RuntimeError("landing service exited before subscribing:\n" + "".join(log))
     threading.Thread(target=lambda: [sys.stderr.write(line) for line in process.stderr], daemon=True).start()
     return process
+
+
+def publish_qos1(url: str, payloads: list[bytes], topic: str = "carbon/v1/acme/plant/dev-1/telemetry") -> None:
+    """Publish with QoS 1 and return once the broker has acknowledged every message."""
+    import paho.mqtt.client as mqtt
+
+    host, port = url.removeprefix("mqtt://").split(":")
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="test-publisher", protocol=mqtt.MQTTv5)
+    client.connect(host, int(port))
+    client.loop_start()
+    infos = [client.publish(topic, p, qos=1) for p in payloads]
+    for info in infos:
+        info.wait_for_publish(timeout=30)
+    client.disconnect()
+    client.loop_stop()
+
+
+def landed_payloads(home: Path) -> list[bytes]:
+    """Every payload in the lake's complete landing files."""
+    from carbon_lake.landing import list_landing_files, read_landing_file
+
+    return [p for f in list_landing_files(home) for p in read_landing_file(home, f).column("payload").to_pylist()]
+
+
+def wait_for(condition, timeout: float = 60.0) -> bool:
+    """Poll ``condition`` until it holds or ``timeout`` passes; its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return condition()

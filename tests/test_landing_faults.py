@@ -15,9 +15,9 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from carbon_lake import warehouse
-from carbon_lake.landing import list_landing_files, read_landing_file
+from carbon_lake.landing import list_landing_files
 from carbon_lake.settings import REPO_ROOT
-from tests.conftest import cli, start_landing
+from tests.conftest import cli, landed_payloads, publish_qos1, start_landing, wait_for
 
 pytestmark = pytest.mark.broker
 TOPIC = "carbon/v1/acme/plant/dev-1/telemetry"
@@ -38,28 +38,6 @@ def publisher(url: str, client_id: str = "test-publisher") -> mqtt.Client:
     return client
 
 
-def publish_all(url: str, payloads: list[bytes], topic: str = TOPIC) -> None:
-    client = publisher(url)
-    infos = [client.publish(topic, p, qos=1) for p in payloads]
-    for info in infos:
-        info.wait_for_publish(timeout=30)
-    client.disconnect()
-    client.loop_stop()
-
-
-def landed(home: Path) -> list[bytes]:
-    return [p for f in list_landing_files(home) for p in read_landing_file(home, f).column("payload").to_pylist()]
-
-
-def wait_for(condition, timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return condition()
-
-
 def block_landing_dir(home: Path) -> list[Path]:
     """Make the landing folder unwritable in a way root cannot ignore: a plain file where today's
     (and tomorrow's) date folder would be, so every write fails with an OSError."""
@@ -78,17 +56,17 @@ def test_an_unwritable_landing_dir_acknowledges_nothing_and_recovers_by_itself(m
     try:
         blockers = block_landing_dir(home)
         payloads = [reading(i) for i in range(300)]
-        publish_all(mosquitto.url, payloads)
+        publish_qos1(mosquitto.url, payloads)
         time.sleep(3)  # several flush attempts, all failing
         assert landing.poll() is None, "the service keeps running while the disk fails"
         assert list_landing_files(home) == []
         for blocker in blockers:
             blocker.unlink()
-        assert wait_for(lambda: len(landed(home)) >= len(payloads), 30), "it retries and lands once the disk is back"
+        assert wait_for(lambda: len(landed_payloads(home)) >= len(payloads), 30), "it retries and lands once the disk is back"
     finally:
         landing.send_signal(signal.SIGTERM)
         landing.wait(timeout=30)
-    assert sorted(landed(home)) == sorted(payloads)
+    assert sorted(landed_payloads(home)) == sorted(payloads)
 
 
 def test_nothing_is_acknowledged_while_the_disk_fails(mosquitto, tmp_path):
@@ -96,7 +74,7 @@ def test_nothing_is_acknowledged_while_the_disk_fails(mosquitto, tmp_path):
     landing = start_landing(mosquitto.url, home, "--flush-seconds", "0.2")
     blockers = block_landing_dir(home)
     payloads = [reading(i) for i in range(300)]
-    publish_all(mosquitto.url, payloads)
+    publish_qos1(mosquitto.url, payloads)
     time.sleep(3)
     landing.send_signal(signal.SIGKILL)  # had it acknowledged anything, the broker would not resend it
     landing.wait()
@@ -104,11 +82,11 @@ def test_nothing_is_acknowledged_while_the_disk_fails(mosquitto, tmp_path):
         blocker.unlink()
     landing = start_landing(mosquitto.url, home, "--flush-seconds", "0.2")
     try:
-        assert wait_for(lambda: len(landed(home)) >= len(payloads), 30)
+        assert wait_for(lambda: len(landed_payloads(home)) >= len(payloads), 30)
     finally:
         landing.send_signal(signal.SIGTERM)
         landing.wait(timeout=30)
-    assert sorted(landed(home)) == sorted(payloads), "every message was redelivered: none had been acknowledged"
+    assert sorted(landed_payloads(home)) == sorted(payloads), "every message was redelivered: none had been acknowledged"
 
 
 def test_a_broker_restart_mid_stream_loses_nothing(mosquitto, tmp_path):
@@ -128,19 +106,19 @@ def test_a_broker_restart_mid_stream_loses_nothing(mosquitto, tmp_path):
     thread = threading.Thread(target=publish)
     thread.start()
     try:
-        assert wait_for(lambda: len(landed(home)) > 300, 30), "the stream is flowing before the restart"
+        assert wait_for(lambda: len(landed_payloads(home)) > 300, 30), "the stream is flowing before the restart"
         mosquitto.stop()   # SIGTERM: Mosquitto saves its persistence file
         time.sleep(1.0)
         mosquitto.start()  # same port, same persistence: sessions and queued messages come back
         thread.join(timeout=60)
         assert wait_for(lambda: len(acknowledged) == len(payloads), 60), "the broker acknowledged every message"
-        assert wait_for(lambda: len(set(landed(home))) >= len(payloads), 60)
+        assert wait_for(lambda: len(set(landed_payloads(home))) >= len(payloads), 60)
     finally:
         client.disconnect()
         client.loop_stop()
         landing.send_signal(signal.SIGTERM)
         landing.wait(timeout=30)
-    assert set(landed(home)) == set(payloads), "every published message landed (redeliveries are absorbed later)"
+    assert set(landed_payloads(home)) == set(payloads), "every published message landed (redeliveries are absorbed later)"
 
 
 def test_two_landing_processes_on_one_shared_subscription_split_the_stream(mosquitto, tmp_path):
@@ -149,13 +127,13 @@ def test_two_landing_processes_on_one_shared_subscription_split_the_stream(mosqu
                              "--flush-seconds", "0.2") for n in ("a", "b")]
     payloads = [reading(i) for i in range(4000)]
     try:
-        publish_all(mosquitto.url, payloads)
-        assert wait_for(lambda: len(landed(home)) >= len(payloads), 60)
+        publish_qos1(mosquitto.url, payloads)
+        assert wait_for(lambda: len(landed_payloads(home)) >= len(payloads), 60)
     finally:
         for member in members:
             member.send_signal(signal.SIGTERM)
             member.wait(timeout=30)
-    got = landed(home)
+    got = landed_payloads(home)
     assert sorted(got) == sorted(payloads), "the union of both members' files holds every message exactly once"
     writers = {name.rsplit("-", 1)[0].split("-", 1)[1] for name in (Path(f).stem for f in list_landing_files(home))}
     assert len(writers) == 2, f"both members landed part of the stream, in files of their own: {writers}"
@@ -195,8 +173,8 @@ def test_hostile_payloads_never_crash_the_service_and_end_up_in_quarantine(mosqu
     landing = start_landing(mosquitto.url, home, "--flush-seconds", "0.2")
     payloads = [*HOSTILE.values(), reading(100)]  # and one good reading after them
     try:
-        publish_all(mosquitto.url, payloads)
-        assert wait_for(lambda: len(landed(home)) >= len(payloads), 60)
+        publish_qos1(mosquitto.url, payloads)
+        assert wait_for(lambda: len(landed_payloads(home)) >= len(payloads), 60)
         assert landing.poll() is None, "the service is still running"
     finally:
         landing.send_signal(signal.SIGTERM)
@@ -221,16 +199,16 @@ def test_kill_9_in_the_middle_of_50000_messages_leaves_every_reading_in_silver_o
     home = tmp_path / "lake"
     landing = start_landing(mosquitto.url, home, "--flush-seconds", "0.2")
     payloads = [reading(i) for i in range(50_000)]
-    thread = threading.Thread(target=publish_all, args=(mosquitto.url, payloads))
+    thread = threading.Thread(target=publish_qos1, args=(mosquitto.url, payloads))
     thread.start()
     try:
-        assert wait_for(lambda: len(landed(home)) > 10_000, 120), "killed in the middle of the stream"
+        assert wait_for(lambda: len(landed_payloads(home)) > 10_000, 120), "killed in the middle of the stream"
         landing.send_signal(signal.SIGKILL)
         landing.wait()
-        killed_at = len(landed(home))
+        killed_at = len(landed_payloads(home))
         landing = start_landing(mosquitto.url, home, "--flush-seconds", "0.2")
         thread.join(timeout=300)
-        assert wait_for(lambda: len(set(landed(home))) == len(payloads), 120)
+        assert wait_for(lambda: len(set(landed_payloads(home))) == len(payloads), 120)
     finally:
         landing.send_signal(signal.SIGTERM)
         landing.wait(timeout=30)

@@ -6,31 +6,13 @@ import json
 import signal
 import time
 
-import paho.mqtt.client as mqtt
 import pyarrow.parquet as pq
 import pytest
 
 from carbon_lake.landing import list_landing_files, read_landing_file
-from tests.conftest import start_landing
+from tests.conftest import landed_payloads, publish_qos1, start_landing, wait_for
 
 pytestmark = pytest.mark.broker
-
-
-def publish(url: str, payloads: list[bytes]) -> None:
-    """Publish with QoS 1 and return once the broker has acknowledged every message."""
-    host, port = url.removeprefix("mqtt://").split(":")
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="test-publisher", protocol=mqtt.MQTTv5)
-    client.connect(host, int(port))
-    client.loop_start()
-    infos = [client.publish("carbon/v1/acme/plant/dev-1/telemetry", p, qos=1) for p in payloads]
-    for info in infos:
-        info.wait_for_publish(timeout=10)
-    client.disconnect()
-    client.loop_stop()
-
-
-def landed_payloads(home) -> list[bytes]:
-    return [p for f in list_landing_files(home) for p in read_landing_file(home, f).column("payload").to_pylist()]
 
 
 def test_a_killed_landing_service_loses_nothing_it_received(mosquitto, tmp_path):
@@ -39,7 +21,7 @@ def test_a_killed_landing_service_loses_nothing_it_received(mosquitto, tmp_path)
                             "metrics": {"electricity_kwh": i}}).encode() for i in range(500)]
     # A long flush interval: the service holds every message in memory, unacknowledged...
     landing = start_landing(mosquitto.url, home, "--flush-seconds", "60")
-    publish(mosquitto.url, payloads)
+    publish_qos1(mosquitto.url, payloads)
     time.sleep(1.0)
     landing.send_signal(signal.SIGKILL)  # ...and dies before writing any of them.
     landing.wait()
@@ -48,9 +30,7 @@ def test_a_killed_landing_service_loses_nothing_it_received(mosquitto, tmp_path)
     # The broker still holds them for the persistent session and redelivers on restart.
     landing = start_landing(mosquitto.url, home, "--flush-seconds", "0.2")
     try:
-        deadline = time.monotonic() + 30
-        while len(landed_payloads(home)) < len(payloads) and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_for(lambda: len(landed_payloads(home)) >= len(payloads), 30)
     finally:
         landing.send_signal(signal.SIGTERM)
         landing.wait(timeout=30)
@@ -61,7 +41,7 @@ def test_pending_messages_are_flushed_on_a_clean_stop(mosquitto, tmp_path):
     home = tmp_path / "lake"
     landing = start_landing(mosquitto.url, home, "--flush-seconds", "60")
     try:
-        publish(mosquitto.url, [b'{"n": 1}', b'{"n": 2}'])
+        publish_qos1(mosquitto.url, [b'{"n": 1}', b'{"n": 2}'])
         time.sleep(0.5)
     finally:
         landing.send_signal(signal.SIGTERM)
@@ -83,10 +63,8 @@ def test_counters_are_exposed_for_prometheus(mosquitto, tmp_path):
     payloads = [json.dumps({"source_id": "dev-1", "event_id": str(i)}).encode() for i in range(100)]
     oversized = b'{"pad": "' + b"x" * 1_100_000 + b'"}'
     try:
-        publish(mosquitto.url, [*payloads, oversized])
-        deadline = time.monotonic() + 30
-        while len(landed_payloads(home)) < 101 and time.monotonic() < deadline:
-            time.sleep(0.2)
+        publish_qos1(mosquitto.url, [*payloads, oversized])
+        wait_for(lambda: len(landed_payloads(home)) >= 101, 30)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
             assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
             text = response.read().decode()
