@@ -148,7 +148,7 @@ def latency(broker: Mosquitto, home: Path, rate: int, seconds: int) -> list[floa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=200_000, help="single-reading messages per drain")
-    parser.add_argument("--batches", type=int, default=5_000, help="gateway messages of --batch-readings each")
+    parser.add_argument("--batches", type=int, default=20_000, help="gateway messages of --batch-readings each")
     parser.add_argument("--batch-readings", type=int, default=100)
     parser.add_argument("--rate", type=int, default=5_000, help="steady rate for the latency run (msg/s)")
     parser.add_argument("--seconds", type=int, default=20, help="length of the latency run")

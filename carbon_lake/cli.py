@@ -132,7 +132,9 @@ def devices_add_landing(username: str, lake: Path | None) -> None:
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
 @click.option("--max-body-bytes", type=click.IntRange(min=1), default=8 * 1024 * 1024, show_default=True,
               help="Largest request body; larger ones get 413 before being read and land nothing.")
-def serve_http(lake: Path | None, host: str, port: int, max_body_bytes: int) -> None:
+@click.option("--max-in-flight", type=click.IntRange(min=1), default=32, show_default=True,
+              help="Requests read and landed at once; more get 503 with Retry-After (memory stays bounded).")
+def serve_http(lake: Path | None, host: str, port: int, max_body_bytes: int, max_in_flight: int) -> None:
     """Run the HTTP ingestion endpoint: POST /api/v1/telemetry (JSON or JSONL), GET /healthz.
 
     Bearer tokens come from CARBON_LAKE_HTTP_TOKENS="acme=TOKEN1,beta=TOKEN2" (never the command
@@ -148,7 +150,7 @@ def serve_http(lake: Path | None, host: str, port: int, max_body_bytes: int) -> 
         raise click.UsageError(str(exc)) from None
     click.echo(f"serving http://{host}:{port}/api/v1/telemetry -> {settings.landing_dir}", err=True)
     try:
-        run_http(settings, host, port, tokens, max_body_bytes)
+        run_http(settings, host, port, tokens, max_body_bytes, max_in_flight)
     except OSError as exc:
         raise click.ClickException(f"serve-http on {host}:{port}: {exc}") from None
 

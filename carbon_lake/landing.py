@@ -11,10 +11,9 @@ import os
 import re
 import socket
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, NamedTuple, Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -24,11 +23,23 @@ from carbon_lake.contracts import LANDING_SCHEMA
 LANDING_GLOB = "date=*/*.parquet"
 
 
-@dataclass(frozen=True)
-class LandingRecord:
+class LandingRecord(NamedTuple):
+    """One raw message as received; a tuple because the landing service makes one per message."""
+
     topic: str
     payload: bytes
     received_at: datetime
+
+
+def _table(records: Sequence[LandingRecord]) -> pa.Table:
+    return pa.table(
+        {
+            "topic": pa.array([r.topic for r in records], pa.string()),
+            "payload": pa.array([r.payload for r in records], pa.binary()),
+            "received_at": pa.array([r.received_at for r in records], LANDING_SCHEMA.field("received_at").type),
+        },
+        schema=LANDING_SCHEMA,
+    )
 
 
 def _fsync_dir(path: Path) -> None:
@@ -48,6 +59,11 @@ class LandingWriter:
         self.writer_id = re.sub(r"[^A-Za-z0-9.-]", "-", raw_id)[:64]
         self.sequence = 0
 
+    def warm_up(self) -> None:
+        """Build a table once: pyarrow imports pandas and numpy on first use (about a second),
+        which a service should pay at start rather than stall its first flush on."""
+        _table(records_now([("", b"")]))
+
     def write(self, records: Sequence[LandingRecord]) -> Path:
         """Durably write ``records`` as one file and return its path; raises OSError on failure."""
         if not records:
@@ -59,14 +75,7 @@ class LandingWriter:
             _fsync_dir(folder.parent)
         self.sequence += 1
         name = f"{now:%Y%m%dT%H%M%S%fZ}-{self.writer_id}-{self.sequence:08d}.parquet"
-        table = pa.table(
-            {
-                "topic": pa.array([r.topic for r in records], pa.string()),
-                "payload": pa.array([r.payload for r in records], pa.binary()),
-                "received_at": pa.array([r.received_at for r in records], LANDING_SCHEMA.field("received_at").type),
-            },
-            schema=LANDING_SCHEMA,
-        )
+        table = _table(records)
         final = folder / name
         temporary = folder / f".{name}.tmp"
         try:

@@ -45,6 +45,7 @@ TOPIC_NAME = "http"  # records land under ingest/{org}/http
 TOKENS_ENV = "CARBON_LAKE_HTTP_TOKENS"
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 DEFAULT_READ_TIMEOUT_S = 30.0
+DEFAULT_MAX_IN_FLIGHT = 32
 
 # Content type -> how the body is split into records.
 CONTENT_TYPES = {"application/json": "json", "application/x-ndjson": "jsonl", "application/jsonl": "jsonl"}
@@ -151,21 +152,25 @@ class HttpIngest:
     """The endpoint: token map, body limit and the one durable writer, shared by request threads."""
 
     def __init__(self, settings: Settings, tokens: Mapping[str, str],
-                 max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, read_timeout: float = DEFAULT_READ_TIMEOUT_S) -> None:
+                 max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, read_timeout: float = DEFAULT_READ_TIMEOUT_S,
+                 max_in_flight: int = DEFAULT_MAX_IN_FLIGHT) -> None:
         if not tokens:
             raise ValueError("tokens: expected at least one token -> org entry, got none (nobody could post)")
         for token, org in tokens.items():
             check_identifier("tokens.org", org)  # the org becomes part of the topic: validate it once, here
             if not isinstance(token, str) or not token or any(c.isspace() for c in token):
                 raise ValueError(f"tokens: expected a non-empty token without whitespace for org {org!r}")
-        if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int) or max_body_bytes <= 0:
-            raise ValueError(f"max_body_bytes: expected a positive integer, got {max_body_bytes!r}")
+        for name, value in (("max_body_bytes", max_body_bytes), ("max_in_flight", max_in_flight)):
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name}: expected a positive integer, got {value!r}")
         self.settings = settings
         self.max_body_bytes = max_body_bytes
+        self.max_in_flight = max_in_flight
         self.read_timeout = read_timeout
         self._tokens = [(token.encode("utf-8", "surrogateescape"), org) for token, org in tokens.items()]
         self.writer = LandingWriter(settings.landing_dir,
                                     writer_id=f"http-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}")
+        self.writer.warm_up()
         self._write_lock = threading.Lock()  # LandingWriter is not thread-safe (its sequence counter)
         self._idle = threading.Condition()
         self._active = 0
@@ -201,12 +206,18 @@ class HttpIngest:
         return path.relative_to(self.settings.home).as_posix()
 
     @contextmanager
-    def in_flight(self) -> Iterator[None]:
-        """Count a request being read, written and answered, so that shutdown can wait for it."""
+    def in_flight(self) -> Iterator[bool]:
+        """Admit a request to be read, written and answered (False when ``max_in_flight`` are
+        already), counted so that shutdown can wait for it. The cap bounds memory: at most
+        ``max_in_flight`` bodies of at most ``max_body_bytes`` are held at once."""
         with self._idle:
-            self._active += 1
+            admitted = self._active < self.max_in_flight
+            self._active += admitted
+        if not admitted:
+            yield False
+            return
         try:
-            yield
+            yield True
         finally:
             with self._idle:
                 self._active -= 1
@@ -360,7 +371,12 @@ class _Handler(BaseHTTPRequestHandler):
         accepted = self._preflight()
         if accepted is None:
             return
-        with ingest.in_flight():
+        with ingest.in_flight() as admitted:
+            if not admitted:
+                self._reject(HTTPStatus.SERVICE_UNAVAILABLE, f"server: busy with {ingest.max_in_flight} requests, "
+                                                             "nothing was landed; retry", {"Retry-After": "1"},
+                             org=accepted.org)
+                return
             body = self._read_body(accepted.length)
             if body is None:
                 return
@@ -488,9 +504,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def run_http(settings: Settings, host: str, port: int, tokens: Mapping[str, str],
-             max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+             max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, max_in_flight: int = DEFAULT_MAX_IN_FLIGHT) -> None:
     """Serve until SIGINT or SIGTERM (``carbon-lake serve-http``); requests in flight finish first."""
-    ingest = HttpIngest(settings, tokens, max_body_bytes)
+    ingest = HttpIngest(settings, tokens, max_body_bytes, max_in_flight=max_in_flight)
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:

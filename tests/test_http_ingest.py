@@ -26,7 +26,7 @@ from carbon_lake.contracts import ContractError
 from carbon_lake.landing import list_landing_files, read_landing_file
 from carbon_lake.settings import REPO_ROOT, Settings
 from sensors_ingest.http_ingest import AUTH_ERROR, TOKENS_ENV, HttpIngest, parse_tokens, split_body, tokens_from_env
-from tests.conftest import free_port, stop, wait_for_port
+from tests.conftest import free_port, stop, wait_for, wait_for_port
 
 TOKEN = "acme-7f3a9c1e5b2d4a60"
 BETA_TOKEN = "beta-0c8e2f4a6b1d3957"
@@ -431,6 +431,32 @@ def test_concurrent_requests_each_land_whole_in_their_own_file(ingest, settings)
     assert len(files) == 12
     for n, answer in answers.items():
         assert [json.loads(p)["event_id"] for p in files[answer.json["file"]]] == [f"{n}-{i}" for i in range(10)]
+
+
+def test_requests_beyond_the_in_flight_cap_are_told_to_retry_and_memory_stays_bounded(settings):
+    service = HttpIngest(settings, {TOKEN: "acme"}, max_body_bytes=MAX_BODY, read_timeout=10.0, max_in_flight=2)
+    service.start()
+    body = json.dumps(KANGAITA).encode()
+    head = (f"POST {PATH} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    slow = [socket.create_connection(service.address, timeout=10) for _ in range(2)]
+    try:
+        for conn in slow:  # two clients that send their headers and then stall mid-body
+            conn.sendall(head + body[:10])
+        assert wait_for(lambda: service._active == 2, timeout=10)
+        busy = post(service, body)
+        assert busy.status == 503 and busy.headers["Retry-After"] == "1"
+        assert "busy with 2 requests" in busy.json["error"]
+        for conn in slow:
+            conn.sendall(body[10:])
+            assert conn.recv(65536).split(b"\r\n")[0].endswith(b" 202 Accepted"), "a stalled request still lands"
+        assert wait_for(lambda: service._active == 0, timeout=10)
+        assert post(service, body).status == 202, "a slot frees up once a request is answered"
+    finally:
+        for conn in slow:
+            conn.close()
+        service.shutdown()
+    assert len(landed(settings)) == 3, "the refused request landed nothing; the three admitted ones did"
 
 
 def test_one_structured_log_line_per_request_and_never_the_token(ingest, settings, caplog):
