@@ -1,20 +1,32 @@
-"""``emissions``: silver readings x the pinned factor release, one row per emitting reading."""
+"""``emissions``: silver readings x the pinned factor release, one row per emitting reading, by day."""
 
 import dagster as dg
 
+from assets.checks import contract_check
 from assets.metadata import materialized
+from assets.partitions import DAILY, FOLLOW, FOLLOW_ANY_DAY, RETRY, SINGLE_RUN, days_of
 from assets.resources import LakeResource
 from carbon_lake import warehouse
 from carbon_lake.pipeline import chimney_self_check, silver_to_chimney_co2, silver_to_emissions
+from carbon_lake.validation import EMISSIONS_CONTRACT
+
+EMISSIONS_CONTRACT_CHECK = dg.AssetCheckSpec("emissions_match_contract", asset="emissions", blocking=True,
+                                             description="pandera: every emission line of the day has a scope "
+                                                         "1-3, a factor id and release, lineage, and a finite, "
+                                                         "non-negative quantity and CO2e.")
 
 
-@dg.asset(group_name="emissions", deps=["silver_readings"], kinds={"duckdb", "polars"})
-def emissions(lake: LakeResource) -> dg.MaterializeResult:
+@dg.asset(group_name="emissions", deps=["silver_readings"], kinds={"duckdb", "polars", "pandera"},
+          partitions_def=DAILY, backfill_policy=SINGLE_RUN, retry_policy=RETRY,
+          check_specs=[EMISSIONS_CONTRACT_CHECK])
+def emissions(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     """Every row carries its factor id, release, the rule that chose it and its landing file."""
-    return materialized(silver_to_emissions(lake.settings()))
+    result = silver_to_emissions(lake.settings(), days_of(context))
+    return materialized(result, [contract_check("emissions_match_contract", EMISSIONS_CONTRACT, result.output)])
 
 
-@dg.asset(group_name="emissions", deps=["silver_readings"], kinds={"duckdb", "polars"})
+@dg.asset(group_name="emissions", deps=["silver_readings"], kinds={"duckdb", "polars"}, retry_policy=RETRY,
+          automation_condition=FOLLOW_ANY_DAY)
 def chimney_co2(lake: LakeResource) -> dg.MaterializeResult:
     """CO2 measured in chimneys (ppm x flow x density), per sensor and hour, with gaps counted as coverage."""
     return materialized(silver_to_chimney_co2(lake.settings()))

@@ -17,6 +17,21 @@ def markdown_table(frame: pl.DataFrame, limit: int = 10) -> str:
     return header + body
 
 
+SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float]) -> str:
+    """A one-line plot: a trend reads at a glance in the run's metadata, where a table of numbers does not."""
+    low, high = min(values), max(values)
+    span = (high - low) or 1.0
+    return "".join(SPARKS[round((v - low) / span * (len(SPARKS) - 1))] for v in values)
+
+
+def _is_series(value: object) -> bool:
+    return (isinstance(value, dict) and len(value) > 1
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value.values()))
+
+
 def stage_metadata(result: StageResult) -> dict[str, dg.MetadataValue]:
     metadata: dict[str, dg.MetadataValue] = {
         "rows_in": dg.MetadataValue.int(result.rows_in),
@@ -36,10 +51,14 @@ def stage_metadata(result: StageResult) -> dict[str, dg.MetadataValue]:
             metadata[key] = dg.MetadataValue.text(value)
         else:
             metadata[key] = dg.MetadataValue.json(value)
+        if _is_series(value):  # {label: number}, in order: also drawn as a sparkline
+            labels = list(value)
+            metadata[f"{key}_trend"] = dg.MetadataValue.text(
+                f"{sparkline(list(value.values()))}  {labels[0]} .. {labels[-1]}, max {max(value.values()):,.1f}")
     if result.preview is not None and not result.preview.is_empty():
         metadata["preview"] = dg.MetadataValue.md(markdown_table(result.preview))
     return metadata
 
 
-def materialized(result: StageResult) -> dg.MaterializeResult:
-    return dg.MaterializeResult(metadata=stage_metadata(result))
+def materialized(result: StageResult, checks: list[dg.AssetCheckResult] | None = None) -> dg.MaterializeResult:
+    return dg.MaterializeResult(metadata=stage_metadata(result), check_results=checks)

@@ -226,32 +226,46 @@ def ingest(files: tuple[Path, ...], lake: Path | None, org: str) -> None:
 
 @main.command()
 @lake_option
-def materialize(lake: Path | None) -> None:
+@click.option("--partition", "partition", default=None, metavar="DAY[...DAY]",
+              help="Re-materialize these event days (UTC), e.g. 2026-11-20 or 2026-11-01...2026-11-30, "
+                   "whether or not new data arrived for them. Default: every day with newly landed data.")
+def materialize(lake: Path | None, partition: str | None) -> None:
     """Run the Dagster assets in-process: landing -> bronze -> silver -> emissions -> gold.
 
-    Runs are recorded in lake/.dagster, so `dagster dev` started with DAGSTER_HOME set there
-    shows them.
+    Without --partition, processes what has landed and is not yet in gold: new landing files,
+    then exactly the event days they hold. Runs are recorded in lake/.dagster, so `dagster dev`
+    started with DAGSTER_HOME set there shows them.
     """
     import dagster as dg
 
-    from assets.definitions import LAKE_JOB, build_definitions
+    from assets.definitions import build_definitions
+    from assets.runs import materialize as run_stages
+    from carbon_lake.days import Days
 
+    try:
+        days = Days.parse(partition) if partition else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--partition") from None
     settings = Settings.from_env(home=lake)
     os.environ.setdefault("DAGSTER_HOME", str(settings.ensure_dagster_home()))
+    failed: list[str] = []
+
+    def report(stage: str, result: dg.ExecuteInProcessResult) -> None:
+        click.echo(f"== {stage}: run {result.run_id[:8]} {'ok' if result.success else 'FAILED'}")
+        for event in result.get_asset_materialization_events():
+            meta = event.materialization.metadata
+            rows = meta.get("rows_out").value if "rows_out" in meta else "-"
+            bad = meta.get("rows_quarantined").value if "rows_quarantined" in meta else 0
+            click.echo(f"{event.asset_key.to_user_string():<16} rows={rows} quarantined={bad}")
+        for check in result.get_asset_check_evaluations():
+            click.echo(f"check {check.check_name:<24} {'passed' if check.passed else 'FAILED'}")
+        if not result.success:
+            failed.append(result.run_id)
+
     with dg.DagsterInstance.get() as instance:
-        result = build_definitions(settings).resolve_job_def(LAKE_JOB).execute_in_process(
-            instance=instance, raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-        )
-    for event in result.get_asset_materialization_events():
-        meta = event.materialization.metadata
-        rows = meta.get("rows_out").value if "rows_out" in meta else "-"
-        bad = meta.get("rows_quarantined").value if "rows_quarantined" in meta else 0
-        click.echo(f"{event.asset_key.to_user_string():<16} rows={rows} quarantined={bad}")
-    for check in result.get_asset_check_evaluations():
-        click.echo(f"check {check.check_name:<22} {'passed' if check.passed else 'FAILED'}")
-    if not result.success:
-        raise click.ClickException(f"run {result.run_id} failed; see lake/.dagster or `dagster dev`")
+        run_stages(build_definitions(settings), settings, instance, days, report)
+    if failed:
+        raise click.ClickException(f"run(s) {', '.join(failed)} failed; see lake/.dagster or `dagster dev`")
 
 
 @main.command()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from datetime import date
 
 import pyarrow as pa
 
@@ -93,6 +94,10 @@ def file_topic(org: str, name: str) -> str:
 
 UTC_US = pa.timestamp("us", tz="UTC")
 
+# Daily partitions on the reading's event date (UTC) start here: base years of GHG inventories
+# go back to about 2015. A reading dated before it, or after tomorrow, is quarantined at bronze.
+FIRST_EVENT_DATE = date(2015, 1, 1)
+
 # landing/: what arrived, byte for byte, and when.
 LANDING_SCHEMA = pa.schema(
     [
@@ -123,13 +128,15 @@ BRONZE_SCHEMA = pa.schema(
     ]
 )
 
-# silver/readings: bronze plus the activity and the quantity in its canonical unit.
+# silver/readings: bronze plus the activity and the quantity in its canonical unit, stored in
+# one Delta partition per event date (the Dagster partition).
 SILVER_SCHEMA = pa.schema(
     list(BRONZE_SCHEMA)
     + [
         ("activity", pa.string()),
         ("quantity", pa.float64()),
         ("canonical_unit", pa.string()),
+        ("event_date", pa.date32()),
     ]
 )
 
@@ -146,6 +153,7 @@ QUARANTINE_SCHEMA = pa.schema(
         ("reason", pa.string()),
         ("raw", pa.binary()),
         ("quarantined_at", UTC_US),
+        ("event_date", pa.date32()),  # the partition that rejected it; null for unparseable messages
     ]
 )
 
@@ -154,5 +162,5 @@ EMISSIONS_COLUMNS = [
     "source_id", "event_id", "ts", "org", "site", "scope", "category", "activity",
     "quantity", "unit", "factor_id", "factor_release", "factor_value", "co2e_kg",
     "co2_kg", "ch4_kg", "n2o_kg", "biogenic_co2_kg", "landing_file",
-    "landing_offset", "factor_rule", "vertical", "region", "metric", "method", "gwp_basis",
+    "landing_offset", "factor_rule", "vertical", "region", "metric", "method", "gwp_basis", "event_date",
 ]

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import polars as pl
 
+from carbon_lake.days import event_date
 from carbon_lake.factors import FactorRelease
 from carbon_lake.instruments import load_instruments
 from carbon_lake.units import units_for
@@ -169,6 +170,7 @@ def apply_factors(silver: pl.DataFrame, release: FactorRelease, factors_dir: Pat
         (pl.col("quantity") * pl.col("co2e_kg_per_unit")).alias("co2e_kg"),
         *[(pl.col("quantity") * pl.col(per_unit)).alias(name) for name, per_unit in GASES.items()],
         "landing_file", "landing_offset", "factor_rule", "vertical", "region", "metric", "method", "gwp_basis",
+        event_date(),
     )
     missing = resolved.filter(pl.col("factor_id").is_null())
     variant_missing = pl.col("variant_tag").is_not_null() & pl.col("variant").is_null()
@@ -187,11 +189,12 @@ def apply_factors(silver: pl.DataFrame, release: FactorRelease, factors_dir: Pat
         .select(*silver.columns, "reason")
     )
     coverage = (
-        resolved.group_by("scope", "category", "method", "factor_activity", pl.col("region").fill_null("GLOBAL"))
+        resolved.group_by(event_date(), "scope", "category", "method", "factor_activity",
+                          pl.col("region").fill_null("GLOBAL"))
         .agg(pl.len().alias("lines"), pl.col("factor_id").is_not_null().sum().alias("covered"),
              pl.col("required").first())
         .with_columns((pl.col("lines") - pl.col("covered")).alias("uncovered"), pl.lit(release.version).alias("factor_release"))
-        .sort("scope", "category", "method", "region", nulls_last=True)
+        .sort("event_date", "scope", "category", "method", "region", nulls_last=True)
     )
     return Priced(emissions, unmatched, coverage)
 

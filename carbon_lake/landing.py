@@ -97,6 +97,15 @@ def list_landing_files(home: Path) -> list[str]:
     return sorted(str(p.relative_to(home)) for p in landing.glob(LANDING_GLOB))
 
 
+def newest_landing_time(home: Path) -> datetime | None:
+    """When the newest landing file was written, from its name (``YYYYmmddTHHMMSSffffffZ-...``)."""
+    files = list_landing_files(home)
+    if not files:
+        return None
+    stamp = Path(files[-1]).name.split("-", 1)[0]
+    return datetime.strptime(stamp, "%Y%m%dT%H%M%S%fZ").replace(tzinfo=timezone.utc)
+
+
 def read_landing_file(home: Path, relative: str) -> pa.Table:
     return pq.read_table(Path(home) / relative, schema=LANDING_SCHEMA)
 

@@ -51,9 +51,11 @@ class Settings:
     mqtt_password: str | None = field(default=None, repr=False)  # never printed with the settings
     mqtt_ca_file: Path | None = None  # the broker's CA, for mqtts:// URLs
     metrics_port: int | None = None
-    microbatch_seconds: int = 10
+    microbatch_seconds: int = 30
+    landing_freshness_seconds: int = 900  # older newest landing file: the stream has stalled
     chimney_max_gap_seconds: float = 60.0
     score_weights: str = "data_center=0.25,logistics=0.25,manufacturing=0.25,saas=0.25"
+    alert_webhook_url: str | None = field(default=None, repr=False)  # chat webhooks carry their secret in the URL
 
     @classmethod
     def from_env(cls, **overrides: Any) -> "Settings":
@@ -78,10 +80,14 @@ class Settings:
             microbatch_seconds=_env_number(
                 "CARBON_LAKE_MICROBATCH_SECONDS", cls.microbatch_seconds, int
             ),
+            landing_freshness_seconds=_env_number(
+                "CARBON_LAKE_LANDING_FRESHNESS_SECONDS", cls.landing_freshness_seconds, int
+            ),
             chimney_max_gap_seconds=_env_number(
                 "CARBON_LAKE_CHIMNEY_MAX_GAP_SECONDS", cls.chimney_max_gap_seconds, float
             ),
             score_weights=_env("CARBON_LAKE_SCORE_WEIGHTS", cls.score_weights),
+            alert_webhook_url=os.environ.get("CARBON_LAKE_ALERT_WEBHOOK_URL") or None,
         )
         settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
         if settings.mqtt_protocol not in ("5", "3.1.1"):
@@ -91,6 +97,9 @@ class Settings:
         if settings.share_group is not None and not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", settings.share_group):
             raise ValueError(f"CARBON_LAKE_SHARE_GROUP: expected letters, digits and . _ - (no / + #), "
                              f"got {settings.share_group!r}")
+        if settings.alert_webhook_url and not settings.alert_webhook_url.startswith(("http://", "https://")):
+            raise ValueError(f"CARBON_LAKE_ALERT_WEBHOOK_URL: expected an http:// or https:// URL, "
+                             f"got {settings.alert_webhook_url!r}")
         from carbon_lake.score_weights import parse_weights
 
         try:
@@ -111,6 +120,7 @@ class Settings:
             "CARBON_LAKE_FLUSH_BYTES": str(self.flush_bytes),
             "CARBON_LAKE_LANDING_CLIENT_ID": self.landing_client_id,
             "CARBON_LAKE_MICROBATCH_SECONDS": str(self.microbatch_seconds),
+            "CARBON_LAKE_LANDING_FRESHNESS_SECONDS": str(self.landing_freshness_seconds),
             "CARBON_LAKE_CHIMNEY_MAX_GAP_SECONDS": str(self.chimney_max_gap_seconds),
             "CARBON_LAKE_SCORE_WEIGHTS": self.score_weights,
         }
@@ -119,7 +129,8 @@ class Settings:
         if self.share_group:
             env["CARBON_LAKE_SHARE_GROUP"] = self.share_group
         optional = {"CARBON_LAKE_MQTT_USERNAME": self.mqtt_username, "CARBON_LAKE_MQTT_PASSWORD": self.mqtt_password,
-                    "CARBON_LAKE_MQTT_CA_FILE": self.mqtt_ca_file and str(self.mqtt_ca_file)}
+                    "CARBON_LAKE_MQTT_CA_FILE": self.mqtt_ca_file and str(self.mqtt_ca_file),
+                    "CARBON_LAKE_ALERT_WEBHOOK_URL": self.alert_webhook_url}
         env.update({name: value for name, value in optional.items() if value})
         return env
 

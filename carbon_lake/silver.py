@@ -12,6 +12,7 @@ import pandera.polars as pa
 import polars as pl
 
 from carbon_lake.contracts import BRONZE_SCHEMA, SILVER_SCHEMA, ContractError
+from carbon_lake.days import event_date
 from carbon_lake.units import units_for
 from carbon_lake.vocabulary import load_vocabulary
 
@@ -118,7 +119,7 @@ def to_silver(bronze: pl.DataFrame, factors_dir: Path) -> tuple[pl.DataFrame, pl
          unmappable.select(*BRONZE_COLUMNS, "reason"),
          candidates.join(failed, on="_row").select(*BRONZE_COLUMNS, "reason")]
     )
-    silver = candidates.join(failed, on="_row", how="anti").select(SILVER_COLUMNS)
+    silver = candidates.join(failed, on="_row", how="anti").with_columns(event_date()).select(SILVER_COLUMNS)
     return silver, rejected, duplicates
 
 

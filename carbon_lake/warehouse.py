@@ -13,9 +13,10 @@ import os
 import re
 import shutil
 import uuid
+from datetime import date
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import duckdb
 import polars as pl
@@ -39,9 +40,10 @@ def _writer_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def replace_tables(path: Path, tables: Mapping[str, pl.DataFrame]) -> None:
-    """Atomically create or replace ``tables`` in the warehouse at ``path``."""
-    for name in tables:
+@contextmanager
+def _rewrite(path: Path, names: Iterable[str]) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to a copy of the warehouse that replaces the original atomically on success."""
+    for name in names:
         if not TABLE_NAME.match(name):
             raise ValueError(f"table name: expected lower-case letters, digits and _, got {name!r}")
     with _writer_lock(path):
@@ -50,10 +52,7 @@ def replace_tables(path: Path, tables: Mapping[str, pl.DataFrame]) -> None:
             if path.exists():
                 shutil.copyfile(path, staging)
             with duckdb.connect(str(staging)) as con:
-                for name, frame in tables.items():
-                    con.register("incoming", frame.to_arrow())
-                    con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM incoming')
-                    con.unregister("incoming")
+                yield con
                 con.execute("CHECKPOINT")
             with open(staging, "rb") as handle:
                 os.fsync(handle.fileno())
@@ -61,6 +60,29 @@ def replace_tables(path: Path, tables: Mapping[str, pl.DataFrame]) -> None:
         finally:
             staging.unlink(missing_ok=True)
             Path(f"{staging}.wal").unlink(missing_ok=True)
+
+
+def replace_tables(path: Path, tables: Mapping[str, pl.DataFrame]) -> None:
+    """Atomically create or replace ``tables`` in the warehouse at ``path``."""
+    with _rewrite(path, tables) as con:
+        for name, frame in tables.items():
+            con.register("incoming", frame.to_arrow())
+            con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM incoming')
+            con.unregister("incoming")
+
+
+def replace_range(path: Path, tables: Mapping[str, pl.DataFrame], column: str, first: date, last: date) -> None:
+    """Atomically replace the rows whose date ``column`` lies in ``[first, last]`` in each table
+    with ``tables``' rows, creating a table on its first write; other rows stay as they are."""
+    if not TABLE_NAME.match(column):
+        raise ValueError(f"column: expected lower-case letters, digits and _, got {column!r}")
+    with _rewrite(path, tables) as con:
+        for name, frame in tables.items():
+            con.register("incoming", frame.to_arrow())
+            con.execute(f'CREATE TABLE IF NOT EXISTS "{name}" AS SELECT * FROM incoming LIMIT 0')
+            con.execute(f'DELETE FROM "{name}" WHERE "{column}" BETWEEN ? AND ?', [first, last])
+            con.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM incoming')
+            con.unregister("incoming")
 
 
 @contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ import pytest
 from carbon_lake.settings import REPO_ROOT, Settings
 
 MOSQUITTO = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None)
+CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if os.access("/usr/bin/chromium", os.X_OK) else None)
 
 
 def free_port() -> int:
@@ -161,3 +164,58 @@ def wait_for(condition, timeout: float = 60.0) -> bool:
             return True
         time.sleep(0.2)
     return condition()
+
+
+def start_chromium(profile: Path, window_size: str) -> subprocess.Popen:
+    """Headless Chromium on about:blank with a DevTools port (drive it with :class:`DevTools`)."""
+    return subprocess.Popen(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
+         f"--user-data-dir={profile}", f"--window-size={window_size}", "--remote-debugging-port=0", "about:blank"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+
+
+class DevTools:
+    """A minimal Chrome DevTools Protocol client that also records the page's console errors."""
+
+    def __init__(self, profile: Path, deadline_seconds: float = 20.0) -> None:
+        from websockets.sync.client import connect
+
+        active = profile / "DevToolsActivePort"  # Chromium writes its debugging port here
+        deadline = time.monotonic() + deadline_seconds
+        while not (active.exists() and active.read_text().strip()):
+            if time.monotonic() > deadline:
+                raise AssertionError("Chromium did not open its debugging port")
+            time.sleep(0.1)
+        port = int(active.read_text().split()[0])
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=5) as response:
+            page = next(t for t in json.load(response) if t["type"] == "page")
+        self.ws = connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=10)
+        self.next_id = 0
+        self.errors: list[str] = []
+
+    def call(self, method: str, **params: object) -> dict:
+        self.next_id += 1
+        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
+        while True:
+            message = json.loads(self.ws.recv(timeout=30))
+            if message.get("id") == self.next_id:
+                if "error" in message:
+                    raise AssertionError(f"{method}: {message['error']}")
+                return message["result"]
+            self._record(message)
+
+    def _record(self, event: dict) -> None:
+        if event.get("method") == "Runtime.exceptionThrown":
+            self.errors.append(json.dumps(event["params"]["exceptionDetails"])[:500])
+        elif event.get("method") == "Runtime.consoleAPICalled" and event["params"]["type"] == "error":
+            self.errors.append(" ".join(str(a.get("value", a.get("description", "")))[:300]
+                                        for a in event["params"]["args"]))
+
+    def evaluate(self, expression: str) -> object:
+        """The expression's value, or None when it threw (e.g. mid-navigation)."""
+        return self.call("Runtime.evaluate", expression=expression, returnByValue=True)["result"].get("value")
+
+    def close(self) -> None:
+        self.ws.close()

@@ -23,6 +23,7 @@ import pytest
 
 from carbon_lake import warehouse
 from carbon_lake.contracts import ContractError
+from carbon_lake.days import Days
 from carbon_lake.landing import list_landing_files, read_landing_file
 from carbon_lake.settings import REPO_ROOT, Settings
 from sensors_ingest.http_ingest import AUTH_ERROR, TOKENS_ENV, HttpIngest, parse_tokens, split_body, tokens_from_env
@@ -254,8 +255,11 @@ def test_http_readings_flow_to_emissions_and_bad_lines_to_quarantine(ingest, set
     assert answer.status == 202 and answer.json["landed"] == 3 and answer.json["not_json"] == 1
     file = answer.json["file"]
 
-    for stage in (land_to_bronze, bronze_to_silver, silver_to_emissions, publish_quarantine):
-        stage(settings)
+    day = Days.parse("2026-11-02")  # both readings' event date (UTC)
+    land_to_bronze(settings)
+    bronze_to_silver(settings, day)
+    silver_to_emissions(settings, day)
+    publish_quarantine(settings)
 
     rows = warehouse.query(settings.warehouse_path,
                            "SELECT org, site, source_id, event_id, factor_id, co2e_kg, landing_file, landing_offset"

@@ -10,7 +10,6 @@ import base64
 import csv
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -18,19 +17,20 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+import dagster as dg
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from assets.definitions import LAKE_JOB, build_definitions
+from assets.definitions import build_definitions
+from assets.runs import materialize
 from carbon_lake.landing import LandingWriter, records_now
 from carbon_lake.settings import Settings
-from tests.conftest import free_port, stop
+from tests.conftest import CHROMIUM, DevTools, free_port, start_chromium, stop
 
 REPO = Path(__file__).resolve().parent.parent
 HOME_PAGE = REPO / "streamlit_app" / "Home.py"
 FACTORS_CSV = REPO / "emission_factors" / "releases" / "2026.1.0" / "factors.csv"
 SCREENSHOT = REPO / "test-artifacts" / "streamlit_home.png"
-CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if os.access("/usr/bin/chromium", os.X_OK) else None)
 
 # The factor each (activity, region) must get in release 2026.1.0 (the newest), and how many of
 # the factor's units one unit of the reading is. KE has no diesel or firewood factor, so those
@@ -84,7 +84,7 @@ LEEDS = [
 ]
 BAD_MESSAGE = ("carbon/v1/brewco/leeds/meter-1/telemetry", b"{not json")
 # Ten days after the others: enough span to switch the trend from hourly to daily buckets.
-TEN_DAYS_LATER = Reading("brewco", "leeds", "meter-1", "GB", "000100", "2026-12-03T09:00:00Z",
+TEN_DAYS_EARLIER = Reading("brewco", "leeds", "meter-1", "GB", "000100", "2026-11-13T09:00:00Z",
                          {"electricity_kwh": 100.0})
 
 
@@ -120,8 +120,8 @@ def land_and_materialize(home: Path, batches: list[list[tuple[str, bytes]]]) -> 
     writer = LandingWriter(settings.landing_dir, "test-streamlit")
     for batch in batches:
         writer.write(records_now(batch))
-    result = build_definitions(settings).resolve_job_def(LAKE_JOB).execute_in_process()
-    assert result.success
+    with dg.DagsterInstance.ephemeral() as instance:
+        assert materialize(build_definitions(settings), settings, instance)
 
 
 @pytest.fixture(scope="module")
@@ -214,10 +214,10 @@ def test_new_materialization_shows_up_on_rerun(tmp_path: Path, monkeypatch: pyte
 
     assert any("hourly" in h.value for h in at.subheader)
 
-    land_and_materialize(tmp_path, [[r.message() for r in LEEDS + [TEN_DAYS_LATER]]])
+    land_and_materialize(tmp_path, [[r.message() for r in LEEDS + [TEN_DAYS_EARLIER]]])
     at.run()  # same session, same cache: the new warehouse file must be read, not the cached one
     assert not at.exception, [e.value for e in at.exception]
-    want = expected_kg(KANGAITA[:1] + LEEDS + [TEN_DAYS_LATER])["total"]
+    want = expected_kg(KANGAITA[:1] + LEEDS + [TEN_DAYS_EARLIER])["total"]
     assert shown_number(metrics(at)["Total tCO2e"]) == pytest.approx(want / 1000, abs=6e-4)
     assert any("daily" in h.value for h in at.subheader)
 
@@ -282,51 +282,6 @@ def page_ready(state: dict) -> bool:
     return len(charts) >= 3 and all(c["marks"] and c["labels"] for c in charts) and state["metrics"] >= 7
 
 
-class DevTools:
-    """A minimal Chrome DevTools Protocol client that also records the page's console errors."""
-
-    def __init__(self, profile: Path, deadline_seconds: float = 20.0) -> None:
-        from websockets.sync.client import connect
-
-        active = profile / "DevToolsActivePort"  # Chromium writes its debugging port here
-        deadline = time.monotonic() + deadline_seconds
-        while not (active.exists() and active.read_text().strip()):
-            if time.monotonic() > deadline:
-                raise AssertionError("Chromium did not open its debugging port")
-            time.sleep(0.1)
-        port = int(active.read_text().split()[0])
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=5) as response:
-            page = next(t for t in json.load(response) if t["type"] == "page")
-        self.ws = connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=10)
-        self.next_id = 0
-        self.errors: list[str] = []
-
-    def call(self, method: str, **params: object) -> dict:
-        self.next_id += 1
-        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
-        while True:
-            message = json.loads(self.ws.recv(timeout=30))
-            if message.get("id") == self.next_id:
-                if "error" in message:
-                    raise AssertionError(f"{method}: {message['error']}")
-                return message["result"]
-            self._record(message)
-
-    def _record(self, event: dict) -> None:
-        if event.get("method") == "Runtime.exceptionThrown":
-            self.errors.append(json.dumps(event["params"]["exceptionDetails"])[:500])
-        elif event.get("method") == "Runtime.consoleAPICalled" and event["params"]["type"] == "error":
-            self.errors.append(" ".join(str(a.get("value", a.get("description", "")))[:300]
-                                        for a in event["params"]["args"]))
-
-    def evaluate(self, expression: str) -> object:
-        """The expression's value, or None when it threw (e.g. mid-navigation)."""
-        return self.call("Runtime.evaluate", expression=expression, returnByValue=True)["result"].get("value")
-
-    def close(self) -> None:
-        self.ws.close()
-
-
 def screenshot_when_rendered(url: str, out: Path, profile: Path, deadline_seconds: float = 45.0) -> tuple[dict, list[str]]:
     """Open ``url`` in headless Chromium, wait until the charts have drawn and save a PNG.
 
@@ -335,12 +290,7 @@ def screenshot_when_rendered(url: str, out: Path, profile: Path, deadline_second
     the PNG shows a loading skeleton), so the page is driven over the DevTools protocol instead.
     """
     pytest.importorskip("websockets", reason="the websockets package (in requirements.lock) drives Chromium")
-    chromium = subprocess.Popen(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-         f"--user-data-dir={profile}", "--window-size=1400,1800", "--remote-debugging-port=0", "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    chromium = start_chromium(profile, "1400,1800")
     try:
         devtools = DevTools(profile)
         try:

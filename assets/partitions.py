@@ -1,0 +1,43 @@
+"""How assets are partitioned, retried and automated: one place, so every layer agrees.
+
+Silver, emissions and ``scope_totals`` are partitioned by the readings' event date (UTC). A run
+covers a range of days in one pass (``BackfillPolicy.single_run``), so a backfill of a year from
+the UI is one run, not 365.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import dagster as dg
+
+from carbon_lake.contracts import FIRST_EVENT_DATE
+from carbon_lake.days import Days
+
+# end_offset=1: today's partition exists today (readings arrive all day), not only tomorrow.
+DAILY = dg.DailyPartitionsDefinition(start_date=FIRST_EVENT_DATE.isoformat(), timezone="UTC", end_offset=1)
+SINGLE_RUN = dg.BackfillPolicy.single_run()
+
+# Transient failures (a locked warehouse, a busy disk) get two more tries, 5 s then 10 s later.
+RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL)
+
+# Gold follows its inputs once the blocking checks upstream have passed: a day's partition when
+# that day of its input updates (late data for a past day too, hence not only the latest window).
+FOLLOW = (
+    dg.AutomationCondition.eager().without(dg.AutomationCondition.in_latest_time_window())
+    & dg.AutomationCondition.all_deps_blocking_checks_passed()
+)
+# An unpartitioned table over daily inputs follows whenever any day of them updates. Not eager():
+# its "no input missing" would wait for all ~4,000 days since 2015 to exist, i.e. forever.
+FOLLOW_ANY_DAY = (
+    dg.AutomationCondition.any_deps_updated().since_last_handled()
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+    & dg.AutomationCondition.all_deps_blocking_checks_passed()
+).with_label("follow any updated day")
+
+
+def days_of(context: dg.AssetExecutionContext) -> Days:
+    """The run's days: one partition, or a range from a single-run backfill."""
+    keys = context.partition_key_range
+    return Days(date.fromisoformat(keys.start), date.fromisoformat(keys.end))

@@ -1,0 +1,63 @@
+"""``carbon-lake materialize``: the same definitions, run in this process, one stage after another.
+
+Without ``--partition`` it processes what has landed and is not yet in gold: new landing files
+into bronze, then every event day whose files were parsed after the day was last materialized
+(or never was), as contiguous ranges, then the unpartitioned gold tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import date, datetime, timezone
+
+import dagster as dg
+
+from assets import bronze, emissions, gold, silver
+from assets.definitions import LAKE_JOB
+from assets.landing import range_tags
+from carbon_lake.days import Days, contiguous, stale_days
+from carbon_lake.pipeline import read_ledger
+from carbon_lake.settings import Settings
+
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+DAY_ASSETS = [silver.silver_readings.key, emissions.emissions.key, gold.scope_totals.key]
+WHOLE_GOLD = [emissions.chimney_co2.key, gold.kpis.key, gold.quarantine.key, gold.factors.key]
+
+
+def last_materialized(instance: dg.DagsterInstance, key: dg.AssetKey, days: Iterable[date]) -> dict[date, datetime]:
+    """When each of ``days`` of asset ``key`` was last materialized (absent: never)."""
+    wanted = [d.isoformat() for d in days]
+    if not wanted:
+        return {}
+    found: dict[date, datetime] = {}
+    records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=key, asset_partitions=wanted),
+                                              limit=max(100, 4 * len(wanted))).records
+    for record in records:  # newest first
+        day = date.fromisoformat(record.partition_key)
+        found.setdefault(day, datetime.fromtimestamp(record.timestamp, timezone.utc))
+    return found
+
+
+def pending_days(settings: Settings, instance: dg.DagsterInstance) -> list[Days]:
+    ledger = read_ledger(settings)
+    candidates = set(ledger.explode("event_dates")["event_dates"].drop_nulls().to_list())
+    done = last_materialized(instance, silver.silver_readings.key, candidates)
+    return contiguous(stale_days(ledger, done))
+
+
+def materialize(definitions: dg.Definitions, settings: Settings, instance: dg.DagsterInstance,
+                days: Days | None = None,
+                report: Callable[[str, dg.ExecuteInProcessResult], None] = lambda stage, result: None) -> bool:
+    """Run bronze, the day ranges (``days``, or every pending day) and whole-lake gold; True if all succeeded."""
+    job = definitions.resolve_job_def(LAKE_JOB)
+
+    def run(stage: str, selection: list[dg.AssetKey], tags: dict[str, str] | None = None) -> bool:
+        result = job.execute_in_process(instance=instance, asset_selection=selection, tags=tags,
+                                        raise_on_error=False, run_config=QUIET)
+        report(stage, result)
+        return result.success
+
+    ok = run("bronze", [bronze.bronze_readings.key])
+    for span in [days] if days else pending_days(settings, instance):
+        ok = run(f"days {span}", DAY_ASSETS, range_tags(span)) and ok
+    return run("gold", WHOLE_GOLD) and ok
