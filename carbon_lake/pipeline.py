@@ -136,8 +136,12 @@ def bronze_to_silver(settings: Settings, days: Days) -> StageResult:
     """
     tables = Tables(settings)
     bronze = scan_table(tables.bronze, BRONZE_SCHEMA)
-    keys = bronze.filter(days.holds_ts()).select(KEY).unique()
-    related = bronze.join(keys, on=KEY, how="semi").collect()
+    on_days = bronze.filter(days.holds_ts()).collect()
+    # Copies dated on other days: found through the key columns alone, then read whole (rarely any).
+    elsewhere = bronze.filter(~days.holds_ts())
+    reused = elsewhere.select(KEY).join(on_days.lazy().select(KEY).unique(), on=KEY, how="semi").unique().collect()
+    related = pl.concat([on_days, elsewhere.join(reused.lazy(), on=KEY, how="semi").collect()]) if reused.height \
+        else on_days
     silver, rejected, duplicates = to_silver(related, settings.factors_dir)
     silver = silver.filter(days.holds_ts())
     rejected = rejected.filter(days.holds_ts()).with_columns(event_date())
@@ -145,7 +149,7 @@ def bronze_to_silver(settings: Settings, days: Days) -> StageResult:
                  QUARANTINE_SCHEMA, days)
     version = replace_days(tables.silver, silver, SILVER_SCHEMA, days)
     return StageResult(
-        rows_in=related.filter(days.holds_ts()).height, rows_out=silver.height, quarantined=reasons(rejected),
+        rows_in=on_days.height, rows_out=silver.height, quarantined=reasons(rejected),
         details={"days": str(days), "duplicates_absorbed": duplicates,
                  "readings_by_day": _by_day(silver, pl.len()),
                  "bronze_version": table_version(tables.bronze), "silver_version": version},

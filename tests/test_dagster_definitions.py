@@ -197,3 +197,17 @@ def test_gold_follows_the_updated_days_by_declarative_automation(settings):
         again = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=followers,
                                                   cursor=after.cursor)
         assert again.total_requested == 0, "requested once, not on every tick"
+
+
+def test_an_id_reused_on_another_day_is_quarantined_in_the_later_copys_day(settings):
+    writer = LandingWriter(settings.landing_dir)
+    first = writer.write(records_now([reading("7", "2026-11-20T10:00:00Z", kwh=10.0)]))
+    writer.write(records_now([reading("7", "2026-11-22T10:00:00Z", kwh=99.0)]))  # same id, other content and day
+    with dg.instance_for_test() as instance:
+        assert materialize(build_definitions(settings), settings, instance)
+    silver = read_table(Tables(settings).silver, SILVER_SCHEMA)
+    assert silver.select("event_date", "value").rows() == [(date(2026, 11, 20), 10.0)], "the first landed copy wins"
+    [rejected] = warehouse.query(settings.warehouse_path,
+                                 "SELECT stage, event_date, reason FROM quarantine WHERE stage = 'silver'").rows()
+    assert rejected[:2] == ("silver", date(2026, 11, 22))
+    assert f"already landed at {first.relative_to(settings.home)}#0" in rejected[2]
