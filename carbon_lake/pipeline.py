@@ -120,10 +120,10 @@ def land_to_bronze(settings: Settings) -> StageResult:
 def _partitionable(bronze: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """``(rows with a day partition, rows dated before the first or after tomorrow with a reason)``."""
     last = datetime.now(timezone.utc).date() + timedelta(days=1)
-    inside = Days(FIRST_EVENT_DATE, last).holds_ts()
+    inside = Days(FIRST_EVENT_DATE, last).holds_ts().fill_null(False)  # no row falls between the two
     outside = bronze.filter(~inside).with_columns(
         pl.format("ts: expected a time between {} and {} (UTC), got {}", pl.lit(str(FIRST_EVENT_DATE)),
-                  pl.lit(str(last)), pl.col("ts").cast(pl.Utf8)).alias("reason"))
+                  pl.lit(str(last)), pl.col("ts").cast(pl.Utf8).fill_null("none")).alias("reason"))
     return bronze.filter(inside), outside
 
 

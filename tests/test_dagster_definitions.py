@@ -211,3 +211,18 @@ def test_an_id_reused_on_another_day_is_quarantined_in_the_later_copys_day(setti
                                  "SELECT stage, event_date, reason FROM quarantine WHERE stage = 'silver'").rows()
     assert rejected[:2] == ("silver", date(2026, 11, 22))
     assert f"already landed at {first.relative_to(settings.home)}#0" in rejected[2]
+
+
+def test_a_reading_outside_the_daily_partitions_is_quarantined_not_dropped(settings):
+    from carbon_lake.pipeline import land_to_bronze, publish_quarantine
+
+    LandingWriter(settings.landing_dir).write(records_now([reading("old", "2014-06-01T00:00:00Z"),
+                                                           reading("ok", "2026-11-20T10:00:00Z"),
+                                                           reading("future", "2030-01-01T00:00:00Z")]))
+    result = land_to_bronze(settings)
+    publish_quarantine(settings)
+    assert result.rows_out == 1 and result.details["event_day_ranges"] == ["2026-11-20"]
+    rows = warehouse.query(settings.warehouse_path, "SELECT event_id, reason, raw FROM quarantine ORDER BY 1").rows()
+    assert [r[0] for r in rows] == ["future", "old"]
+    assert rows[0][1].startswith("ts: expected a time between 2015-01-01 and ") and "2030-01-01" in rows[0][1]
+    assert rows[1][2] == reading("old", "2014-06-01T00:00:00Z")[1], "the raw message is kept"
