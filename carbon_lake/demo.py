@@ -138,7 +138,8 @@ def run_demo(settings: Settings, broker_url: str | None, devices: int, rate: flo
               f"  Dagster UI http://127.0.0.1:{dagster_port}\n  Streamlit  http://127.0.0.1:{app_port}\n"
               f"  SQL        carbon-lake sql --lake {settings.home} \"SELECT scope, sum(co2e_kg) FROM emissions GROUP BY 1\"\n"
               f"  logs       {logs}/*.log\n"
-              "Micro-batches run every few seconds once Dagster is up. Ctrl-C stops everything.\n", flush=True)
+              f"Micro-batches run every {settings.microbatch_seconds} s (CARBON_LAKE_MICROBATCH_SECONDS) once Dagster "
+              "is up; gold follows by automation. Ctrl-C stops everything.\n", flush=True)
         next_status = time.monotonic() + 10
         while True:
             for name, child in children:
