@@ -4,7 +4,7 @@ import dagster as dg
 
 from assets.checks import contract_check
 from assets.metadata import materialized
-from assets.partitions import DAILY, FOLLOW, FOLLOW_ANY_DAY, RETRY, SINGLE_RUN, days_of
+from assets.partitions import DAILY, FOLLOW_ANY_DAY, RETRY, SINGLE_RUN, days_of
 from assets.resources import LakeResource
 from carbon_lake import warehouse
 from carbon_lake.pipeline import chimney_self_check, silver_to_chimney_co2, silver_to_emissions

@@ -128,11 +128,9 @@ def generate(home: Path, readings: int, file_readings: int, batch: int, days: in
 
     from carbon_lake.contracts import SCHEMA_TELEMETRY, telemetry_topic
     from carbon_lake.landing import LandingWriter, records_now
-    from carbon_lake.settings import Settings
     from sensors_ingest.fleet import KINDS, build_fleet, reading_metrics
 
     started = time.perf_counter()
-    settings = Settings.from_env(home=home)
     writer = LandingWriter(home / STAGING, writer_id="bench-gen")  # released into landing/ by release_files
     fleet = build_fleet(DEVICES_PER_KIND * len(KINDS), SEED)
     chooser = random.Random(SEED)
@@ -1028,7 +1026,7 @@ def report(results: list[dict[str, Any]], microbatch: dict[str, Any] | None, pro
         if base is not None:
             print(f"  check: baseline rows {base['rows']:,}, readings {base['readings']:,}, rejected {base['rejected']:,},"
                   f" SQLite file {base['database_mb']:,.0f} MB")
-            print(f"  check: CO2e per scope (location-based; T&D losses and market-based excluded), ours vs baseline")
+            print("  check: CO2e per scope (location-based; T&D losses and market-based excluded), ours vs baseline")
             for scope in sorted(set(check["per_scope"]) | set(base["per_scope"]), key=int):
                 ours_kg, ours_n = check["per_scope"].get(scope, [0.0, 0])
                 base_kg, base_n = base["per_scope"].get(scope, [0.0, 0])
