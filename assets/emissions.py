@@ -8,7 +8,6 @@ from assets.partitions import DAILY, FOLLOW_ANY_DAY, RETRY, SINGLE_RUN, days_of
 from assets.resources import LakeResource
 from carbon_lake import warehouse
 from carbon_lake.pipeline import chimney_self_check, silver_to_chimney_co2, silver_to_emissions
-from carbon_lake.validation import EMISSIONS_CONTRACT
 
 EMISSIONS_CONTRACT_CHECK = dg.AssetCheckSpec("emissions_match_contract", asset="emissions", blocking=True,
                                              description="pandera: every emission line of the day has a scope "
@@ -22,7 +21,7 @@ EMISSIONS_CONTRACT_CHECK = dg.AssetCheckSpec("emissions_match_contract", asset="
 def emissions(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     """Every row carries its factor id, release, the rule that chose it and its landing file."""
     result = silver_to_emissions(lake.settings(), days_of(context))
-    return materialized(result, [contract_check("emissions_match_contract", EMISSIONS_CONTRACT, result.output)])
+    return materialized(result, [contract_check("emissions_match_contract", result)])
 
 
 @dg.asset(group_name="emissions", deps=["silver_readings"], kinds={"duckdb", "polars"}, retry_policy=RETRY,

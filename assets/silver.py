@@ -1,17 +1,14 @@
 """``silver_readings``: deduplicated, validated (pandera), canonical units (pint); one partition per day."""
 
 import dagster as dg
-import polars as pl
 
 from assets.metadata import materialized
 from assets.partitions import DAILY, RETRY, SINGLE_RUN, days_of
 from assets.resources import LakeResource
 from assets.checks import contract_check
-from carbon_lake.contracts import SILVER_SCHEMA
-from carbon_lake.lake import scan_table
+from carbon_lake.lake import data_files
 from carbon_lake.pipeline import Tables, bronze_to_silver
-from carbon_lake.silver import KEY
-from carbon_lake.validation import SILVER_CONTRACT
+from carbon_lake.silver import repeated_keys
 
 SILVER_CONTRACT_CHECK = dg.AssetCheckSpec("silver_matches_contract", asset="silver_readings", blocking=True,
                                           description="pandera: the day's silver rows have the silver types, "
@@ -24,14 +21,13 @@ def silver_readings(context: dg.AssetExecutionContext, lake: LakeResource) -> dg
     """One row per (source_id, event_id, metric), first landed copy wins; rejects go to quarantine."""
     days = days_of(context)
     result = bronze_to_silver(lake.settings(), days)
-    return materialized(result, [contract_check("silver_matches_contract", SILVER_CONTRACT, result.output)])
+    return materialized(result, [contract_check("silver_matches_contract", result)])
 
 
 @dg.asset_check(asset=silver_readings, blocking=True,
                 description="Each (source_id, event_id, metric) appears once in silver, across all days.")
 def silver_key_is_unique(lake: LakeResource) -> dg.AssetCheckResult:
-    keys = scan_table(Tables(lake.settings()).silver, SILVER_SCHEMA).select(*KEY, "metric")
-    duplicated = keys.group_by(*KEY, "metric").len().filter(pl.col("len") > 1).collect()
-    return dg.AssetCheckResult(passed=duplicated.is_empty(),
-                               metadata={"duplicated_keys": duplicated.height,
-                                         "examples": dg.MetadataValue.json(duplicated.head(5).to_dicts())})
+    repeated = repeated_keys(data_files(Tables(lake.settings()).silver))
+    return dg.AssetCheckResult(passed=repeated.is_empty(),
+                               metadata={"duplicated_keys": repeated.height,
+                                         "examples": dg.MetadataValue.json(repeated.head(5).to_dicts())})

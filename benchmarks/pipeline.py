@@ -304,15 +304,15 @@ def instrument(timers: Timers) -> None:
     import carbon_lake.silver as silver_module
     import carbon_lake.warehouse as warehouse
 
-    for name in ("scan_table", "to_silver", "replace_days", "quarantine_frame", "with_raw", "read_silver",
+    for name in ("cross_day_copies", "to_silver", "replace_days", "quarantine_frame", "with_raw", "violations",
                  "load_release", "apply_factors", "scope_totals", "vertical_kpis", "sustainability_score",
-                 "table_version", "reasons"):
+                 "table_version", "reasons", "rows_by_day", "data_files"):
         timers.wrap(pipeline, name)
     for name in ("first_landed", "unit_mapping", "_pandera_failures"):
         timers.wrap(silver_module, name)
     for name in ("lines_for", "resolve", "split_market"):
         timers.wrap(emissions_module, name)
-    for name in ("replace_range", "replace_tables", "query"):
+    for name in ("replace_range", "replace_tables", "replace_parquet_view", "query"):
         timers.wrap(warehouse, name, f"warehouse.{name}")
 
     class _Module:

@@ -26,6 +26,7 @@ M_CO2_KG_PER_MOL = 0.0440095  # molar mass of CO2 (IUPAC standard atomic weights
 KELVIN_OFFSET = 273.15
 METRICS = {"co2": "co2_ppm", "flue_velocity": "velocity_m_s", "flue_temp": "temp_c"}
 REPORTED = "co2_mass_flow"  # the kg/s a chimney node computes itself, when its firmware reports it
+ACTIVITIES = [*METRICS, REPORTED]  # the silver activities the physics reads
 
 
 def co2_density_kg_m3(temp_c: pl.Expr, pressure_pa: pl.Expr) -> pl.Expr:
@@ -58,11 +59,11 @@ def load_chimneys(factors_dir: Path) -> pl.DataFrame:
 def chimney_flows(silver: pl.DataFrame, chimneys: pl.DataFrame) -> pl.DataFrame:
     """One row per chimney reading that has all three metrics and known geometry, with its kg/s."""
     readings = (
-        silver.filter(pl.col("activity").is_in([*METRICS, REPORTED]))
+        silver.filter(pl.col("activity").is_in(ACTIVITIES))
         .pivot(on="activity", index=["org", "site", "source_id", "event_id", "ts"], values="quantity",
                aggregate_function="first")
     )
-    for activity in [*METRICS, REPORTED]:
+    for activity in ACTIVITIES:
         if activity not in readings.columns:
             readings = readings.with_columns(pl.lit(None, dtype=pl.Float64).alias(activity))
     readings = readings.rename({**METRICS, REPORTED: "reported_kg_s"}).drop_nulls(list(METRICS.values()))

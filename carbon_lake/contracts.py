@@ -128,6 +128,9 @@ BRONZE_SCHEMA = pa.schema(
     ]
 )
 
+# bronze/readings as stored: one Delta partition per event date, so a range of days reads only its files.
+BRONZE_TABLE_SCHEMA = pa.schema(list(BRONZE_SCHEMA) + [("event_date", pa.date32())])
+
 # silver/readings: bronze plus the activity and the quantity in its canonical unit, stored in
 # one Delta partition per event date (the Dagster partition).
 SILVER_SCHEMA = pa.schema(
@@ -157,10 +160,15 @@ QUARANTINE_SCHEMA = pa.schema(
     ]
 )
 
-# warehouse.emissions: the contract every SQL client relies on (plus lineage extras at the end).
-EMISSIONS_COLUMNS = [
-    "source_id", "event_id", "ts", "org", "site", "scope", "category", "activity",
-    "quantity", "unit", "factor_id", "factor_release", "factor_value", "co2e_kg",
-    "co2_kg", "ch4_kg", "n2o_kg", "biogenic_co2_kg", "landing_file",
-    "landing_offset", "factor_rule", "vertical", "region", "metric", "method", "gwp_basis", "event_date",
-]
+# emissions: one row per emission line, stored as a Delta table partitioned by event date and
+# published in warehouse.duckdb as the view every SQL client relies on (lineage extras at the end).
+_TEXT = pa.string()
+EMISSIONS_SCHEMA = pa.schema(
+    [("source_id", _TEXT), ("event_id", _TEXT), ("ts", UTC_US), ("org", _TEXT), ("site", _TEXT),
+     ("scope", pa.int8()), ("category", _TEXT), ("activity", _TEXT), ("quantity", pa.float64()), ("unit", _TEXT),
+     ("factor_id", _TEXT), ("factor_release", _TEXT), ("factor_value", pa.float64()), ("co2e_kg", pa.float64()),
+     ("co2_kg", pa.float64()), ("ch4_kg", pa.float64()), ("n2o_kg", pa.float64()), ("biogenic_co2_kg", pa.float64()),
+     ("landing_file", _TEXT), ("landing_offset", pa.int64()), ("factor_rule", _TEXT), ("vertical", _TEXT),
+     ("region", _TEXT), ("metric", _TEXT), ("method", _TEXT), ("gwp_basis", _TEXT), ("event_date", pa.date32())]
+)
+EMISSIONS_COLUMNS = EMISSIONS_SCHEMA.names

@@ -47,6 +47,27 @@ class Days:
         end = datetime.combine(self.last + timedelta(days=1), time(), timezone.utc)
         return (pl.col("ts") >= start) & (pl.col("ts") < end)
 
+    def holds_date(self) -> pl.Expr:
+        """Rows whose ``event_date`` partition column is one of these days: prunes whole files."""
+        return pl.col("event_date").is_between(self.first, self.last)
+
+    def split(self, rows_by_day: Mapping[date, int], max_rows: int) -> list[Days]:
+        """These days cut into consecutive ranges of at most ``max_rows`` rows each, so a stage's
+        memory is bounded by ``max_rows`` and not by the range (a day above it is a range alone).
+
+        Every day is covered, also days without rows: replacing a range must empty such a day."""
+        ranges: list[Days] = []
+        held = 0
+        for day in self.dates():
+            rows = rows_by_day.get(day, 0)
+            if ranges and held + rows <= max_rows:
+                ranges[-1] = Days(ranges[-1].first, day)
+                held += rows
+            else:
+                ranges.append(Days(day, day))
+                held = rows
+        return ranges
+
     def predicate(self) -> str:
         """The same days as a Delta Lake predicate on the ``event_date`` partition column."""
         return f"event_date >= '{self.first.isoformat()}' AND event_date <= '{self.last.isoformat()}'"

@@ -51,26 +51,34 @@ def lines_for(silver: pl.DataFrame, factors_dir: Path) -> pl.DataFrame:
     A vertical's own lines replace the default ones for that activity (diesel in logistics is
     mobile combustion). A line with ``unless_activities`` is skipped when the same reading also
     reports one of them: distance-based mobile combustion only when no fuel was metered.
+
+    Everything that depends only on a few distinct values (which lines an activity makes in a
+    vertical, which variant a tags object names) is worked out on those values and looked up,
+    so the millions of rows go through one join and no per-row JSON parsing.
     """
     lines = load_vocabulary(factors_dir).lines
-    specific = lines.filter(pl.col("vertical") != "*").rename({"vertical": "_vertical"})
-    overridden = specific.select("activity", "_vertical").unique()
+    key = ["activity", "_vertical"]
     rows = silver.with_columns(pl.col("vertical").fill_null("").alias("_vertical"))
-    joined = pl.concat([
-        rows.join(specific, on=["activity", "_vertical"]),
-        rows.join(overridden, on=["activity", "_vertical"], how="anti")
+    pairs = rows.select(key).unique()
+    specific = lines.filter(pl.col("vertical") != "*").rename({"vertical": "_vertical"})
+    effective = pl.concat([
+        pairs.join(specific, on=key),
+        pairs.join(specific.select(key).unique(), on=key, how="anti")
         .join(lines.filter(pl.col("vertical") == "*").drop("vertical"), on="activity"),
-    ], how="diagonal").drop("_vertical")
-    reported = silver.group_by("source_id", "event_id").agg(pl.col("activity").unique().alias("_reported"))
+    ], how="diagonal")
+    joined = rows.join(effective, on=key).drop("_vertical").with_row_index("_row")
+    guarded = joined.filter(pl.col("unless_activities").list.len() > 0)
+    if not guarded.is_empty():
+        reading = ["source_id", "event_id"]
+        blocked = (guarded.select("_row", *reading, pl.col("unless_activities").alias("activity")).explode("activity")
+                   .join(silver.select(*reading, "activity"), on=[*reading, "activity"], how="semi"))
+        joined = joined.join(blocked.select("_row"), on="_row", how="anti")
+    tags = joined.select(pl.col("tags").drop_nulls().unique())["tags"]
     variant = pl.lit(None, pl.Utf8)
     for tag in lines["variant_tag"].drop_nulls().unique().sort():
-        variant = pl.when(pl.col("variant_tag") == tag).then(pl.col("tags").str.json_path_match(f"$.{tag}")).otherwise(variant)
-    return (
-        joined.join(reported, on=["source_id", "event_id"], how="left")
-        .filter(pl.col("unless_activities").list.set_intersection(pl.col("_reported")).list.len() == 0)
-        .drop("_reported", "unless_activities")
-        .with_columns(variant.alias("variant"))
-    )
+        named = pl.col("tags").replace_strict(tags, tags.str.json_path_match(f"$.{tag}"), default=None)
+        variant = pl.when(pl.col("variant_tag") == tag).then(named).otherwise(variant)
+    return joined.drop("_row", "unless_activities").with_columns(variant.alias("variant"))
 
 
 def factors_per_canonical(release: FactorRelease, factors_dir: Path) -> pl.DataFrame:

@@ -1,55 +1,87 @@
-"""Delta tables of the lake (bronze, silver, quarantine): read, append, overwrite, version.
+"""Delta tables of the lake (bronze, silver, emissions, quarantine): read, append, replace days, version.
 
-Thin on purpose: one place that knows table paths and what an absent table reads as.
+Thin on purpose: one place that knows how a table is written and what an absent table reads as.
+Writes go through Polars (``sink_delta``): it streams record batches into delta-rs, which is
+about twice as fast as handing delta-rs one Arrow table, and a lazy frame is never collected whole.
 """
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
-from deltalake import DeltaTable, write_deltalake
+from deltalake import DeltaTable
 
 from carbon_lake.days import Days
+
+PARTITION = "event_date"
 
 
 def table_exists(path: Path) -> bool:
     return DeltaTable.is_deltatable(str(path))
 
 
+def frame_types(schema: pa.Schema) -> pl.Schema:
+    """The Polars types of an Arrow schema, for building or casting frames to it."""
+    return pl.from_arrow(schema.empty_table()).schema
+
+
+def _shaped(frame: pl.DataFrame | pl.LazyFrame, schema: pa.Schema) -> pl.LazyFrame:
+    """``frame`` with exactly ``schema``'s columns, in its order and types."""
+    return frame.lazy().select([pl.col(name).cast(dtype) for name, dtype in frame_types(schema).items()])
+
+
 def read_table(path: Path, schema: pa.Schema) -> pl.DataFrame:
     """The table's current version, or an empty frame of ``schema`` when it was never written."""
-    if not table_exists(path):
-        return pl.from_arrow(schema.empty_table())
-    return pl.read_delta(str(path))
-
-
-def write_table(path: Path, frame: pl.DataFrame, schema: pa.Schema, mode: str) -> int:
-    """Append or overwrite with exactly ``schema``; returns the new table version."""
-    table = frame.select([f.name for f in schema]).to_arrow().cast(schema)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_deltalake(str(path), table, mode=mode, schema_mode="overwrite" if mode == "overwrite" else None)
-    return DeltaTable(str(path)).version()
-
-
-def replace_days(path: Path, frame: pl.DataFrame, schema: pa.Schema, days: Days) -> int:
-    """Replace exactly ``days`` of a table partitioned by ``event_date`` with ``frame``'s rows
-    (Delta's replaceWhere: one atomic commit; other days are not touched)."""
-    table = frame.select([f.name for f in schema]).to_arrow().cast(schema)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not table_exists(path):
-        write_deltalake(str(path), table, mode="append", partition_by=["event_date"])
-    else:
-        write_deltalake(str(path), table, mode="overwrite", predicate=days.predicate())
-    return DeltaTable(str(path)).version()
+    return scan_table(path, schema).collect()
 
 
 def scan_table(path: Path, schema: pa.Schema) -> pl.LazyFrame:
     """A lazy scan, so that filters on partitions and statistics skip files instead of reading them."""
     if not table_exists(path):
-        return pl.from_arrow(schema.empty_table()).lazy()
+        return pl.LazyFrame(schema=frame_types(schema))
     return pl.scan_delta(str(path))
+
+
+def write_table(path: Path, frame: pl.DataFrame | pl.LazyFrame, schema: pa.Schema, mode: str,
+                partition_by: str | None = None) -> int:
+    """Append or overwrite with exactly ``schema``; returns the new table version."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    options: dict[str, object] = {"schema_mode": "overwrite"} if mode == "overwrite" else {}
+    if partition_by and not table_exists(path):
+        options["partition_by"] = [partition_by]
+    _shaped(frame, schema).sink_delta(str(path), mode=mode, delta_write_options=options)
+    return DeltaTable(str(path)).version()
+
+
+def replace_days(path: Path, frame: pl.DataFrame | pl.LazyFrame, schema: pa.Schema, days: Days) -> int:
+    """Replace exactly ``days`` of a table partitioned by ``event_date`` with ``frame``'s rows
+    (Delta's replaceWhere: one atomic commit; other days are not touched)."""
+    if not table_exists(path):
+        return write_table(path, frame, schema, "append", partition_by=PARTITION)
+    if isinstance(frame, pl.DataFrame) and frame.is_empty() and not any(
+            days.first <= day <= days.last for day in rows_by_day(path)):
+        return DeltaTable(str(path)).version()  # nothing to remove, nothing to add: no empty commit
+    _shaped(frame, schema).sink_delta(str(path), mode="overwrite", delta_write_options={"predicate": days.predicate()})
+    return DeltaTable(str(path)).version()
+
+
+def rows_by_day(path: Path) -> dict[date, int]:
+    """Rows per ``event_date`` partition, from the Delta log's file statistics (no data read)."""
+    if not table_exists(path):
+        return {}
+    files = pl.DataFrame(DeltaTable(str(path)).get_add_actions(flatten=True)).select(
+        pl.col(f"partition.{PARTITION}").alias("day"), "num_records")
+    counts = files.group_by("day").agg(pl.col("num_records").sum())
+    return {day: int(rows) for day, rows in counts.iter_rows()}
+
+
+def data_files(path: Path) -> list[str]:
+    """The Parquet files of the table's current version (never a directory glob: files that a
+    later version removed stay on disk until a vacuum, and must not be read)."""
+    return DeltaTable(str(path)).file_uris() if table_exists(path) else []
 
 
 def table_version(path: Path) -> int | None:

@@ -43,7 +43,10 @@ def parse_timestamp(field_name: str, value: object) -> datetime:
         raise ContractError(field_name, value, expected) from None
     if parsed.tzinfo is None:
         raise ContractError(field_name, value, expected)
-    return parsed.astimezone(timezone.utc)
+    try:
+        return parsed.astimezone(timezone.utc)
+    except OverflowError:  # e.g. 0001-01-01T00:30:00+01:00: before year 1 in UTC
+        raise ContractError(field_name, value, "a time within years 1-9999 in UTC") from None
 
 
 def _number(field_name: str, value: object) -> float:
@@ -102,6 +105,8 @@ def decode(payload: bytes) -> dict[str, Any]:
         raise ContractError("payload", text[max(0, exc.pos - 20):exc.pos + 20], f"JSON ({exc.msg} at char {exc.pos})") from None
     except RecursionError:
         raise ContractError("payload", text[:40], "JSON nested less deeply") from None
+    except ValueError as exc:  # Python's limit on integer digits (a denial-of-service guard)
+        raise ContractError("payload", text[:40], f"JSON numbers Python can read ({exc})") from None
     if not isinstance(document, dict):
         raise ContractError("payload", document, "a JSON object")
     return document

@@ -6,27 +6,33 @@ Dagster assets are a line each and the numbers they report are the ones the stag
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
+from pandera.polars import DataFrameSchema
 
 from carbon_lake import warehouse
 from carbon_lake.bronze import parse_landing_files
+from carbon_lake.chimney import ACTIVITIES as CHIMNEY_ACTIVITIES
 from carbon_lake.chimney import chimney_flows, integrate_hourly, load_chimneys, self_check
-from carbon_lake.contracts import (BRONZE_SCHEMA, EMISSIONS_COLUMNS, FIRST_EVENT_DATE, QUARANTINE_SCHEMA,
-                                   SILVER_SCHEMA)
+from carbon_lake.contracts import (BRONZE_TABLE_SCHEMA, EMISSIONS_COLUMNS, EMISSIONS_SCHEMA, FIRST_EVENT_DATE,
+                                   QUARANTINE_SCHEMA, SILVER_SCHEMA)
 from carbon_lake.days import Days, contiguous, event_date
 from carbon_lake.emissions import LOCATION_OR_ALL, MARKET_OR_ALL, apply_factors, scope_totals
 from carbon_lake.factors import all_factors, load_release
 from carbon_lake.kpis import parse_weights, sustainability_score, vertical_kpis
-from carbon_lake.lake import read_table, replace_days, scan_table, table_version, write_table
+from carbon_lake.lake import (PARTITION, data_files, read_table, replace_days, rows_by_day, scan_table,
+                              table_version, write_table)
 from carbon_lake.landing import list_landing_files
 from carbon_lake.quarantine import STAGES, quarantine_frame, reasons, with_raw
 from carbon_lake.settings import Settings
-from carbon_lake.silver import KEY, to_silver
+from carbon_lake.silver import KEY, cross_day_copies, to_silver
+from carbon_lake.validation import EMISSIONS_CONTRACT, SILVER_CONTRACT, combine_violations, violations
 
 LEDGER_SCHEMA = pa.schema(
     [("landing_file", pa.string()), ("bronze_rows", pa.int64()), ("rejected", pa.int64()),
@@ -52,6 +58,10 @@ class Tables:
     def silver(self) -> Path:
         return self.settings.silver_dir / "readings"
 
+    @property
+    def emissions(self) -> Path:
+        return self.settings.home / "gold" / "emissions"
+
     def quarantine(self, stage: str) -> Path:
         return self.settings.quarantine_dir / stage
 
@@ -63,7 +73,7 @@ class StageResult:
     quarantined: dict[str, int] = field(default_factory=dict)
     details: dict[str, object] = field(default_factory=dict)
     preview: pl.DataFrame | None = None
-    output: pl.DataFrame | None = None  # the rows written, for the checks that validate them
+    violations: pl.DataFrame | None = None  # the pandera contract's broken rules over the rows written
 
 
 def read_ledger(settings: Settings) -> pl.DataFrame:
@@ -83,38 +93,60 @@ def unparsed_landing_files(settings: Settings) -> list[str]:
 def land_to_bronze(settings: Settings) -> StageResult:
     """Parse every landing file not parsed before; append rows, rejects and the ledger.
 
-    Bronze is kept by landing file, not by event day: which days a file holds is only known
-    once it is parsed. The ledger records those days, and they are what the day partitions
-    downstream are run for.
+    Bronze is appended by landing file and stored by event day (a file holds readings of many
+    days); the ledger records which days each file touched, and those are the day partitions
+    the runs downstream are for. Files are parsed and appended in slices of about
+    ``settings.chunk_rows`` rows, so a backlog of landing files does not have to fit in memory;
+    a crash between slices only re-parses files whose rows dedup then absorbs.
     """
     tables = Tables(settings)
     new_files = unparsed_landing_files(settings)
-    parsed, rejected, statuses = parse_landing_files(settings.home, new_files)
-    bronze, out_of_range = _partitionable(parsed)
-    if not out_of_range.is_empty():
-        rejected = pl.concat([rejected, quarantine_frame("bronze", with_raw(settings.home, out_of_range))])
-    if new_files:
-        write_table(tables.bronze, bronze, BRONZE_SCHEMA, "append")
-        if not rejected.is_empty():
-            write_table(tables.quarantine("bronze"), rejected, QUARANTINE_SCHEMA, "append")
-        per_file = bronze.group_by("landing_file").agg(pl.len().alias("bronze_rows"),
-                                                       event_date().unique().sort().alias("event_dates"))
-        ledger = (
-            pl.DataFrame({"landing_file": new_files})
-            .join(per_file, on="landing_file", how="left")
-            .join(rejected.group_by("landing_file").len().rename({"len": "rejected"}), on="landing_file", how="left")
-            .select("landing_file", pl.col("bronze_rows").fill_null(0), pl.col("rejected").fill_null(0),
-                    pl.lit(datetime.now(timezone.utc)).alias("processed_at"), "event_dates")
-        )
-        write_table(tables.ledger, ledger, LEDGER_SCHEMA, "append")
-    days = sorted(bronze.select(event_date().unique())["event_date"].to_list())
+    rows, statuses, quarantined, days, preview = 0, 0, Counter(), set(), None
+    for files, parsed, rejected, found in _parsed_slices(settings, new_files):
+        bronze, out_of_range = _partitionable(parsed)
+        bronze = bronze.with_columns(event_date())
+        if not out_of_range.is_empty():
+            rejected = pl.concat([rejected, quarantine_frame("bronze", with_raw(settings.home, out_of_range))])
+        _append_bronze(tables, files, bronze, rejected)
+        rows, statuses = rows + bronze.height, statuses + found
+        quarantined.update(reasons(rejected))
+        days.update(bronze["event_date"].unique().to_list())
+        preview = bronze.head(10) if preview is None or preview.is_empty() else preview
     return StageResult(
-        rows_in=len(new_files), rows_out=bronze.height, quarantined=reasons(rejected),
+        rows_in=len(new_files), rows_out=rows, quarantined=dict(quarantined), preview=preview,
         details={"new_landing_files": len(new_files), "status_messages": statuses,
                  "event_days": len(days), "event_day_ranges": [str(r) for r in contiguous(days)][:50],
                  "bronze_version": table_version(tables.bronze)},
-        preview=bronze.head(10),
     )
+
+
+def _parsed_slices(settings: Settings, files: list[str]) -> Iterator[tuple[list[str], pl.DataFrame, pl.DataFrame, int]]:
+    """``(files, bronze rows, rejects, status messages)`` for consecutive groups of ``files`` of
+    about ``settings.chunk_rows`` rows each (a bigger file is a group alone)."""
+    group: list[tuple[str, pl.DataFrame, pl.DataFrame, int]] = []
+    for index, relative in enumerate(files):
+        group.append((relative, *parse_landing_files(settings.home, [relative])))
+        if sum(part[1].height for part in group) >= settings.chunk_rows or index == len(files) - 1:
+            yield ([part[0] for part in group], pl.concat([part[1] for part in group]),
+                   pl.concat([part[2] for part in group]), sum(part[3] for part in group))
+            group = []
+
+
+def _append_bronze(tables: Tables, files: list[str], bronze: pl.DataFrame, rejected: pl.DataFrame) -> None:
+    """Append the parsed rows and rejects of ``files``, then list the files in the ledger."""
+    write_table(tables.bronze, bronze, BRONZE_TABLE_SCHEMA, "append", partition_by=PARTITION)
+    if not rejected.is_empty():
+        write_table(tables.quarantine("bronze"), rejected, QUARANTINE_SCHEMA, "append")
+    per_file = bronze.group_by("landing_file").agg(pl.len().alias("bronze_rows"),
+                                                   pl.col("event_date").unique().sort().alias("event_dates"))
+    ledger = (
+        pl.DataFrame({"landing_file": files})
+        .join(per_file, on="landing_file", how="left")
+        .join(rejected.group_by("landing_file").len().rename({"len": "rejected"}), on="landing_file", how="left")
+        .select("landing_file", pl.col("bronze_rows").fill_null(0), pl.col("rejected").fill_null(0),
+                pl.lit(datetime.now(timezone.utc)).alias("processed_at"), "event_dates")
+    )
+    write_table(tables.ledger, ledger, LEDGER_SCHEMA, "append")
 
 
 def _partitionable(bronze: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -127,67 +159,106 @@ def _partitionable(bronze: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     return bronze.filter(inside), outside
 
 
+@dataclass
+class _Totals:
+    """What the slices of one stage call add up to, for its :class:`StageResult`."""
+
+    rows_in: int = 0
+    rows_out: int = 0
+    quarantined: Counter = field(default_factory=Counter)
+    by_day: dict[str, float] = field(default_factory=dict)
+    violations: list[pl.DataFrame] = field(default_factory=list)
+    preview: pl.DataFrame | None = None
+
+    def add(self, rows_in: int, written: pl.DataFrame, rejected: pl.DataFrame, by_day: pl.Expr,
+            contract: DataFrameSchema) -> None:
+        self.rows_in += rows_in
+        self.rows_out += written.height
+        self.quarantined.update(reasons(rejected))
+        self.by_day.update(_by_day(written, by_day))
+        self.violations.append(violations(contract, written))
+        if self.preview is None or self.preview.is_empty():
+            self.preview = written.head(10)
+
+    def result(self, details: dict[str, object]) -> StageResult:
+        return StageResult(rows_in=self.rows_in, rows_out=self.rows_out, quarantined=dict(self.quarantined),
+                           details=details, preview=self.preview, violations=combine_violations(self.violations))
+
+
 def bronze_to_silver(settings: Settings, days: Days) -> StageResult:
     """Silver for ``days``: deduplicated, validated, canonical units; other days are untouched.
 
-    The first landed copy of a reading wins across all days: copies of the same
-    ``(source_id, event_id)`` dated on other days are read too (key columns prune the scan), so
-    a reused id is quarantined in whichever day holds the later copy.
+    The range is done in slices of about ``settings.chunk_rows`` bronze rows, each replaced in
+    one commit, so memory does not grow with the range. The first landed copy of a reading wins
+    across all days: copies of the same ``(source_id, event_id)`` dated on other days are found
+    through the key columns (:func:`cross_day_copies`) and read too, so a reused id is
+    quarantined in whichever day holds the later copy.
     """
     tables = Tables(settings)
-    bronze = scan_table(tables.bronze, BRONZE_SCHEMA)
-    on_days = bronze.filter(days.holds_ts()).collect()
-    # Copies dated on other days: found through the key columns alone, then read whole (rarely any).
-    elsewhere = bronze.filter(~days.holds_ts())
-    reused = elsewhere.select(KEY).join(on_days.lazy().select(KEY).unique(), on=KEY, how="semi").unique().collect()
-    related = pl.concat([on_days, elsewhere.join(reused.lazy(), on=KEY, how="semi").collect()]) if reused.height \
-        else on_days
-    silver, rejected, duplicates = to_silver(related, settings.factors_dir)
-    silver = silver.filter(days.holds_ts())
-    rejected = rejected.filter(days.holds_ts()).with_columns(event_date())
-    replace_days(tables.quarantine("silver"), quarantine_frame("silver", with_raw(settings.home, rejected)),
-                 QUARANTINE_SCHEMA, days)
-    version = replace_days(tables.silver, silver, SILVER_SCHEMA, days)
-    return StageResult(
-        rows_in=on_days.height, rows_out=silver.height, quarantined=reasons(rejected),
-        details={"days": str(days), "duplicates_absorbed": duplicates,
-                 "readings_by_day": _by_day(silver, pl.len()),
-                 "bronze_version": table_version(tables.bronze), "silver_version": version},
-        preview=silver.head(10), output=silver,
-    )
+    bronze = scan_table(tables.bronze, BRONZE_TABLE_SCHEMA)
+    copies = cross_day_copies(data_files(tables.bronze), days)
+    totals, duplicates = _Totals(), 0
+    for part in days.split(rows_by_day(tables.bronze), settings.chunk_rows):
+        on_days = bronze.filter(part.holds_date()).collect()
+        elsewhere = copies.filter(~part.holds_date()).join(copies.filter(part.holds_date()).select(KEY), on=KEY,
+                                                            how="semi")
+        if not elsewhere.is_empty():  # rarely: an id reused on another day
+            others = Days(min(elsewhere["event_date"]), max(elsewhere["event_date"]))
+            on_days = pl.concat([on_days, bronze.filter(others.holds_date() & ~part.holds_date())
+                                 .join(elsewhere.lazy().select(KEY).unique(), on=KEY, how="semi").collect()])
+        silver, rejected, absorbed = to_silver(on_days.drop("event_date"), settings.factors_dir)
+        silver = silver.filter(part.holds_ts())
+        rejected = rejected.filter(part.holds_ts()).with_columns(event_date())
+        replace_days(tables.quarantine("silver"), quarantine_frame("silver", with_raw(settings.home, rejected)),
+                     QUARANTINE_SCHEMA, part)
+        replace_days(tables.silver, silver, SILVER_SCHEMA, part)
+        totals.add(on_days.filter(part.holds_date()).height, silver, rejected, pl.len(), SILVER_CONTRACT)
+        duplicates += absorbed
+    return totals.result({"days": str(days), "duplicates_absorbed": duplicates, "readings_by_day": totals.by_day,
+                          "bronze_version": table_version(tables.bronze),
+                          "silver_version": table_version(tables.silver)})
 
 
-def read_silver(settings: Settings, days: Days | None = None) -> pl.DataFrame:
+def scan_silver(settings: Settings, days: Days | None = None) -> pl.LazyFrame:
     """Silver readings, of ``days`` only when given (partition pruning reads just those files)."""
     scan = scan_table(Tables(settings).silver, SILVER_SCHEMA)
-    return (scan if days is None else scan.filter(days.holds_ts())).collect()
+    return scan if days is None else scan.filter(days.holds_date())
+
+
+def scan_emissions(settings: Settings) -> pl.LazyFrame:
+    return scan_table(Tables(settings).emissions, EMISSIONS_SCHEMA)
 
 
 def silver_to_emissions(settings: Settings, days: Days) -> StageResult:
-    """Apply the pinned factor release to silver of ``days``; replace those days of ``emissions``
-    and ``factor_coverage`` in the warehouse."""
+    """Apply the pinned factor release to silver of ``days``: replace those days of the
+    ``emissions`` table (slice by slice, like silver), of its quarantine and of ``factor_coverage``,
+    then point the warehouse's ``emissions`` view at the new version."""
     tables = Tables(settings)
     release = load_release(settings.factors_dir, settings.factor_release)
-    silver = read_silver(settings, days)
-    priced = apply_factors(silver, release, settings.factors_dir)
-    written = priced.emissions.select(EMISSIONS_COLUMNS)
-    replace_days(tables.quarantine("emissions"),
-                 quarantine_frame("emissions", with_raw(settings.home, priced.unmatched.with_columns(event_date()))),
-                 QUARANTINE_SCHEMA, days)
-    warehouse.replace_range(settings.warehouse_path, {"emissions": written,
-                                                      "factor_coverage": priced.coverage},
-                            "event_date", days.first, days.last)
-    location = written.filter(LOCATION_OR_ALL)
-    return StageResult(
-        rows_in=silver.height, rows_out=priced.emissions.height, quarantined=reasons(priced.unmatched),
-        details={"days": str(days), "factor_release": release.version, "gwp_basis": release.gwp_basis,
-                 "silver_version": table_version(tables.silver),
-                 "co2e_kg_location": float(location["co2e_kg"].sum() or 0.0),
-                 "co2e_kg_market": float(written.filter(MARKET_OR_ALL)["co2e_kg"].sum() or 0.0),
-                 "co2e_kg_by_day": _by_day(location, pl.col("co2e_kg").sum()),  # location: nothing twice
-                 "factor_coverage": _coverage_share(priced.coverage)},
-        preview=written.head(10), output=written,
-    )
+    totals, coverage, co2e = _Totals(), [], Counter()
+    for part in days.split(rows_by_day(tables.silver), settings.chunk_rows):
+        silver = scan_silver(settings, part).collect()
+        priced = apply_factors(silver, release, settings.factors_dir)
+        written = priced.emissions.select(EMISSIONS_COLUMNS)
+        replace_days(tables.quarantine("emissions"),
+                     quarantine_frame("emissions", with_raw(settings.home, priced.unmatched.with_columns(event_date()))),
+                     QUARANTINE_SCHEMA, part)
+        replace_days(tables.emissions, written, EMISSIONS_SCHEMA, part)
+        location = pl.col("co2e_kg").filter(LOCATION_OR_ALL).sum()  # the per-day series: nothing counted twice
+        totals.add(silver.height, written, priced.unmatched, location, EMISSIONS_CONTRACT)
+        co2e.update(written.select(location.alias("location"),
+                                   pl.col("co2e_kg").filter(MARKET_OR_ALL).sum().alias("market")).row(0, named=True))
+        coverage.append(priced.coverage)
+    coverage_table = pl.concat(coverage)
+    warehouse.replace_range(settings.warehouse_path, {"factor_coverage": coverage_table}, "event_date",
+                            days.first, days.last)
+    warehouse.replace_parquet_view(settings.warehouse_path, "emissions", data_files(tables.emissions),
+                                   EMISSIONS_SCHEMA, PARTITION)
+    return totals.result({"days": str(days), "factor_release": release.version, "gwp_basis": release.gwp_basis,
+                          "silver_version": table_version(tables.silver),
+                          "emissions_version": table_version(tables.emissions),
+                          "co2e_kg_location": co2e["location"], "co2e_kg_market": co2e["market"],
+                          "co2e_kg_by_day": totals.by_day, "factor_coverage": _coverage_share(coverage_table)})
 
 
 def _by_day(frame: pl.DataFrame, value: pl.Expr) -> dict[str, float]:
@@ -206,9 +277,15 @@ def _coverage_share(coverage: pl.DataFrame) -> float:
     return float(required["covered"].sum()) / lines if lines else 1.0
 
 
+def _chimney_flows(settings: Settings) -> pl.DataFrame:
+    """Chimney readings with their kg/s: only the chimney activities' rows are read."""
+    readings = scan_silver(settings).filter(pl.col("activity").is_in(CHIMNEY_ACTIVITIES)).collect()
+    return chimney_flows(readings, load_chimneys(settings.factors_dir))
+
+
 def silver_to_chimney_co2(settings: Settings) -> StageResult:
     """Measured chimney CO2 per sensor and hour (physics, not factors) as ``chimney_co2``."""
-    flows = chimney_flows(read_silver(settings), load_chimneys(settings.factors_dir))
+    flows = _chimney_flows(settings)
     hourly = integrate_hourly(flows, settings.chimney_max_gap_seconds)
     warehouse.replace_tables(settings.warehouse_path, {"chimney_co2": hourly})
     measured, gaps = float(hourly["measured_s"].sum() or 0), float(hourly["gap_s"].sum() or 0)
@@ -225,34 +302,35 @@ CHIMNEY_SELF_CHECK_TOLERANCE = 0.01  # 1%: float32 firmware arithmetic and round
 
 def chimney_self_check(settings: Settings) -> dict[str, float | int]:
     """Agreement between the kg/s chimney nodes report and the pipeline's physics (see ``chimney.self_check``)."""
-    flows = chimney_flows(read_silver(settings), load_chimneys(settings.factors_dir))
-    return self_check(flows, CHIMNEY_SELF_CHECK_TOLERANCE)
+    return self_check(_chimney_flows(settings), CHIMNEY_SELF_CHECK_TOLERANCE)
 
 
 def emissions_to_scope_totals(settings: Settings, days: Days) -> StageResult:
     """Recompute ``scope_totals`` for the calendar months that ``days`` fall in."""
-    first, last = days.first.replace(day=1), days.last.replace(day=1)
-    emissions = warehouse.query(settings.warehouse_path,
-                                "SELECT org, site, ts, scope, method, co2e_kg, biogenic_co2_kg FROM emissions"
-                                " WHERE date_trunc('month', event_date) BETWEEN ? AND ?", [first, last])
-    totals = scope_totals(emissions)
-    warehouse.replace_range(settings.warehouse_path, {"scope_totals": totals}, "month", first, last)
-    return StageResult(rows_in=emissions.height, rows_out=totals.height, preview=totals.head(10),
-                       details={"days": str(days), "months": f"{first:%Y-%m}...{last:%Y-%m}",
+    months = Days(days.first.replace(day=1), _month_end(days.last))
+    lines = scan_emissions(settings).filter(months.holds_date())
+    totals = scope_totals(lines).collect(engine="streaming")
+    warehouse.replace_range(settings.warehouse_path, {"scope_totals": totals}, "month", months.first, months.last)
+    return StageResult(rows_in=int(lines.select(pl.len()).collect().item()), rows_out=totals.height,
+                       preview=totals.head(10),
+                       details={"days": str(days), "months": f"{months.first:%Y-%m}...{months.last:%Y-%m}",
                                 "co2e_kg_location": float(totals["co2e_kg"].sum() or 0.0),
                                 "co2e_kg_market": float(totals["co2e_kg_market"].sum() or 0.0)})
 
 
+def _month_end(day: date) -> date:
+    return (day.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+
+
 def emissions_to_kpis(settings: Settings) -> StageResult:
-    """Per-vertical KPIs (``vertical_kpis``) and the composite ``sustainability_score``."""
-    silver = read_silver(settings)
-    emissions = warehouse.query(settings.warehouse_path,
-                                "SELECT source_id, event_id, ts, org, site, vertical, scope, method, activity, co2e_kg"
-                                " FROM emissions")
-    kpis = vertical_kpis(silver, emissions)
+    """Per-vertical KPIs (``vertical_kpis``) and the composite ``sustainability_score``.
+
+    Lazy over the whole lake: Polars reads only the columns and rows the KPIs use, and streams."""
+    kpis = vertical_kpis(scan_silver(settings), scan_emissions(settings)).collect(engine="streaming")
     score = sustainability_score(kpis, parse_weights(settings.score_weights))
     warehouse.replace_tables(settings.warehouse_path, {"vertical_kpis": kpis, "sustainability_score": score})
-    return StageResult(rows_in=silver.height, rows_out=kpis.height, preview=kpis.head(20),
+    return StageResult(rows_in=int(scan_silver(settings).select(pl.len()).collect().item()), rows_out=kpis.height,
+                       preview=kpis.head(20),
                        details={"kpis": sorted(kpis["kpi"].unique().to_list()), "score_weights": settings.score_weights,
                                 "months_scored": score.height})
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import pandera.polars as pa
 import polars as pl
 
 from carbon_lake.contracts import BRONZE_SCHEMA, SILVER_SCHEMA, ContractError
-from carbon_lake.days import event_date
+from carbon_lake.days import Days, event_date
 from carbon_lake.units import units_for
 from carbon_lake.vocabulary import load_vocabulary
 
@@ -82,6 +83,45 @@ def _first_copies(bronze: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, int
     ).drop("kept_at")
     identical_rows = bronze.join(identical.select(copy), on=copy, how="semi").height
     return bronze.join(winners, on=copy, how="semi"), conflicts, identical_rows
+
+
+def _over_keys(files: list[str], sql: str, params: dict[str, object]) -> pl.DataFrame:
+    """Run ``sql`` over the key columns (as ``keyed``) of a day-partitioned table's ``files``.
+
+    DuckDB reads just those columns and spills to disk past its memory limit, so a question
+    about every key in the lake does not need the lake's keys in memory."""
+    with duckdb.connect() as con:
+        con.execute("SET memory_limit = '1GB'")
+        return con.sql(
+            "WITH keyed AS (SELECT source_id, event_id, event_date, * EXCLUDE (source_id, event_id, event_date)"
+            " FROM read_parquet($files, hive_partitioning = true, hive_types = {'event_date': DATE}))" + sql,
+            params={"files": files, **params}).pl()
+
+
+def cross_day_copies(bronze_files: list[str], days: Days) -> pl.DataFrame:
+    """``(source_id, event_id, event_date)`` of every copy of a reading that also has a copy on
+    another day, for the readings of ``days``: what :func:`first_landed` must see beyond a day.
+
+    Honest devices never do this, so the answer is almost always empty; but finding that out
+    means comparing the range's keys with every other day's.
+    """
+    if not bronze_files:
+        return pl.DataFrame(schema={"source_id": pl.Utf8, "event_id": pl.Utf8, "event_date": pl.Date})
+    return _over_keys(bronze_files,
+                      ", inside AS (SELECT DISTINCT source_id, event_id, event_date FROM keyed"
+                      "             WHERE event_date BETWEEN $first AND $last)"
+                      ", other AS (SELECT DISTINCT k.source_id, k.event_id, k.event_date FROM keyed k JOIN inside i"
+                      "            USING (source_id, event_id) WHERE k.event_date <> i.event_date)"
+                      " SELECT * FROM other UNION SELECT * FROM inside SEMI JOIN other USING (source_id, event_id)",
+                      {"first": days.first, "last": days.last})
+
+
+def repeated_keys(silver_files: list[str]) -> pl.DataFrame:
+    """``(source_id, event_id, metric, copies)`` for every silver key held more than once, on any days."""
+    if not silver_files:
+        return pl.DataFrame(schema={"source_id": pl.Utf8, "event_id": pl.Utf8, "metric": pl.Utf8, "copies": pl.Int64})
+    return _over_keys(silver_files, " SELECT source_id, event_id, metric, count(*) AS copies FROM keyed"
+                                    " GROUP BY ALL HAVING count(*) > 1 ORDER BY ALL", {})
 
 
 def unit_mapping(pairs: pl.DataFrame, factors_dir: Path) -> pl.DataFrame:

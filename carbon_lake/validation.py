@@ -62,3 +62,9 @@ def violations(schema: pa.DataFrameSchema, frame: pl.DataFrame) -> pl.DataFrame:
                 .agg(pl.len().cast(pl.UInt32).alias("failures"), pl.col("failure_case").first().alias("example"))
                 .select(list(columns)))
     return pl.DataFrame(schema=columns)
+
+
+def combine_violations(parts: list[pl.DataFrame]) -> pl.DataFrame:
+    """:func:`violations` of several slices of one write, as if it had been checked whole."""
+    return (pl.concat(parts).group_by("column", "check", maintain_order=True)
+            .agg(pl.col("failures").sum(), pl.col("example").first()))

@@ -1,5 +1,10 @@
 """``warehouse.duckdb``: the gold tables every SQL client may rely on.
 
+Small tables (scope totals, KPIs, factors, quarantine) live in the file. The big one,
+``emissions``, stays a Delta table in the lake and is published here as a view over the Parquet
+files of its current version: a writer then never copies it, and SQL clients still just
+``SELECT ... FROM emissions``.
+
 DuckDB lets one process write a database file or many read it, never both at once. So a
 writer never touches the live file: it copies it, replaces tables in the copy, and renames
 the copy over the original. Readers (the Streamlit app, an auditor's ``duckdb -readonly``)
@@ -20,6 +25,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 
 TABLE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
@@ -83,6 +89,29 @@ def replace_range(path: Path, tables: Mapping[str, pl.DataFrame], column: str, f
             con.execute(f'DELETE FROM "{name}" WHERE "{column}" BETWEEN ? AND ?', [first, last])
             con.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM incoming')
             con.unregister("incoming")
+
+
+def replace_parquet_view(path: Path, name: str, files: list[str], schema: pa.Schema, partition: str) -> None:
+    """Atomically point view ``name`` at exactly ``files`` (a Delta table's current version),
+    with ``schema``'s columns; ``partition`` is read from the Hive-style file paths.
+
+    Readers of the previous view keep reading its files: a Delta writer removes files from the
+    log, not from the disk, until a vacuum."""
+    with _rewrite(path, [name]) as con:
+        con.register("typed", schema.empty_table())
+        types = dict(con.execute("SELECT column_name, column_type FROM (DESCRIBE typed)").fetchall())
+        con.unregister("typed")
+        columns = ", ".join(f'CAST("{c}" AS {types[c]}) AS "{c}"' for c in schema.names)
+        if files:
+            listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+            source = (f"read_parquet([{listed}], hive_partitioning = true, "
+                      f"hive_types = {{'{partition}': {types[partition]}}})")
+        else:
+            source = "(SELECT " + ", ".join(f'NULL AS "{c}"' for c in schema.names) + " WHERE false)"
+        kind = con.execute("SELECT table_type FROM information_schema.tables WHERE table_name = ?", [name]).fetchone()
+        if kind and kind[0] != "VIEW":
+            con.execute(f'DROP TABLE "{name}"')
+        con.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT {columns} FROM {source}')
 
 
 @contextmanager

@@ -99,3 +99,14 @@ def test_file_uploads_take_the_site_from_the_payload():
     assert parsed.rows[0]["site"] == "kangaita" and parsed.rows[0]["device_id"] == "ktda-kangaita-boiler-1"
     missing = parse_message("ingest/ktda/energy.csv", payload(tags={"region": "KE"}))
     assert missing.rejections[0].reason.startswith("tags.site: expected")
+
+
+@pytest.mark.parametrize("raw, field", [
+    (b'{"source_id": "a", "event_id": "1", "ts": "2026-11-23T10:00:05Z", "metrics": {"x_kwh": 1' + b"0" * 5000 + b"}}",
+     "payload"),
+    (b'{"source_id": "a", "event_id": "1", "ts": "0001-01-01T00:30:00+01:00", "metrics": {"x_kwh": 1}}', "ts"),
+])
+def test_input_python_cannot_hold_is_rejected_with_a_reason_not_raised(raw, field):
+    """One such message must not fail its whole landing file: it is quarantined like any other."""
+    parsed = parse_message(TOPIC, raw)
+    assert parsed.rows == [] and parsed.rejections[0].reason.startswith(f"{field}: expected ")
