@@ -53,8 +53,8 @@ class Settings:
     metrics_port: int | None = None
     microbatch_seconds: int = 30
     # Metric rows a stage holds in memory at once: a long range of days is processed in slices
-    # of about this many rows (about 1 GB of peak RSS per million; a busier day is one slice).
-    chunk_rows: int = 1_000_000
+    # of about this many rows (about 3 GB of peak RSS per million; a busier day is one slice alone).
+    chunk_rows: int = 500_000
     landing_freshness_seconds: int = 900  # older newest landing file: the stream has stalled
     chimney_max_gap_seconds: float = 60.0
     score_weights: str = "data_center=0.25,logistics=0.25,manufacturing=0.25,saas=0.25"
