@@ -10,6 +10,7 @@ by one, only faster (tests/test_bronze_bulk.py holds the two paths to that).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -85,10 +86,10 @@ def _parse_messages(relative: str, table: pa.Table, offsets: np.ndarray) -> tupl
     return bronze, pl.DataFrame(rejected, schema=_REJECTED_TYPES), statuses
 
 
-def parse_landing_files(home: Path, files: list[str]) -> tuple[pl.DataFrame, pl.DataFrame, int]:
-    """:func:`parse_landing_file` over many files, concatenated."""
+def parse_each(home: Path, files: list[str]) -> Iterator[tuple[str, pl.DataFrame, pl.DataFrame, int]]:
+    """``(file, bronze rows, quarantine rows, status messages)`` for each of ``files`` in turn,
+    through one bulk decoder, so that a caller can write as it goes."""
     with BulkDecoder() as decoder:
-        parts = [_parse_landing_file(home, f, decoder) for f in files]
-    if not parts:
-        return pl.DataFrame(schema=BRONZE_TYPES), quarantine_frame("bronze", pl.DataFrame(schema={"reason": pl.Utf8})), 0
-    return (pl.concat([p[0] for p in parts]), pl.concat([p[1] for p in parts]), sum(p[2] for p in parts))
+        for relative in files:
+            yield relative, *_parse_landing_file(home, relative, decoder)
+

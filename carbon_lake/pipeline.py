@@ -17,7 +17,7 @@ import pyarrow as pa
 from pandera.polars import DataFrameSchema
 
 from carbon_lake import warehouse
-from carbon_lake.bronze import parse_landing_files
+from carbon_lake.bronze import parse_each
 from carbon_lake.chimney import ACTIVITIES as CHIMNEY_ACTIVITIES
 from carbon_lake.chimney import chimney_flows, integrate_hourly, load_chimneys, self_check
 from carbon_lake.contracts import (BRONZE_TABLE_SCHEMA, EMISSIONS_COLUMNS, EMISSIONS_SCHEMA, FIRST_EVENT_DATE,
@@ -124,11 +124,11 @@ def _parsed_slices(settings: Settings, files: list[str]) -> Iterator[tuple[list[
     """``(files, bronze rows, rejects, status messages)`` for consecutive groups of ``files`` of
     about ``settings.chunk_rows`` rows each (a bigger file is a group alone)."""
     group: list[tuple[str, pl.DataFrame, pl.DataFrame, int]] = []
-    for index, relative in enumerate(files):
-        group.append((relative, *parse_landing_files(settings.home, [relative])))
-        if sum(part[1].height for part in group) >= settings.chunk_rows or index == len(files) - 1:
-            yield ([part[0] for part in group], pl.concat([part[1] for part in group]),
-                   pl.concat([part[2] for part in group]), sum(part[3] for part in group))
+    for index, part in enumerate(parse_each(settings.home, files)):
+        group.append(part)
+        if sum(done[1].height for done in group) >= settings.chunk_rows or index == len(files) - 1:
+            yield ([done[0] for done in group], pl.concat([done[1] for done in group]),
+                   pl.concat([done[2] for done in group]), sum(done[3] for done in group))
             group = []
 
 
