@@ -19,6 +19,7 @@ import polars as pl
 import pyarrow as pa
 
 from carbon_lake.contracts import BRONZE_SCHEMA
+from carbon_lake.lake import frame_types
 from carbon_lake.landing import read_landing_file
 from carbon_lake.payload import parse_message
 from carbon_lake.payload_bulk import BulkDecoded, BulkDecoder
@@ -26,7 +27,7 @@ from carbon_lake.quarantine import quarantine_frame
 
 log = logging.getLogger("carbon_lake.bronze")
 
-BRONZE_TYPES = pl.from_arrow(BRONZE_SCHEMA.empty_table()).schema
+BRONZE_TYPES = frame_types(BRONZE_SCHEMA)
 _REJECTED_TYPES = {"landing_file": pl.Utf8, "landing_offset": pl.Int64, "topic": pl.Utf8, "source_id": pl.Utf8,
                    "event_id": pl.Utf8, "reason": pl.Utf8, "raw": pl.Binary}
 

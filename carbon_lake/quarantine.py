@@ -13,10 +13,11 @@ from pathlib import Path
 import polars as pl
 
 from carbon_lake.contracts import QUARANTINE_SCHEMA
+from carbon_lake.lake import frame_types
 from carbon_lake.landing import read_landing_file
 
 STAGES = ("bronze", "silver", "emissions")
-_TYPES = pl.from_arrow(QUARANTINE_SCHEMA.empty_table()).schema
+_TYPES = frame_types(QUARANTINE_SCHEMA)
 
 
 def with_raw(home: Path, rows: pl.DataFrame) -> pl.DataFrame:

@@ -10,8 +10,9 @@ import pandera.polars as pa
 import polars as pl
 
 from carbon_lake.contracts import EMISSIONS_COLUMNS, SILVER_SCHEMA
+from carbon_lake.lake import frame_types
 
-_SILVER_TYPES = pl.from_arrow(SILVER_SCHEMA.empty_table()).schema
+_SILVER_TYPES = frame_types(SILVER_SCHEMA)
 
 
 def _finite(data: pa.PolarsData) -> pl.LazyFrame:
