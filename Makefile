@@ -4,10 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lock clean help
+.PHONY: demo test firmware bench lock clean help
 help:
 	@echo "make demo   - start broker, simulated fleet, landing, Dagster and Streamlit (Ctrl-C stops all)"
-	@echo "make test   - run the whole test suite"
+	@echo "make test   - build the host firmware, run its C++ tests, then the whole pytest suite"
+	@echo "make firmware - only build the host firmware (carbon-device) and run its C++ tests"
 	@echo "make bench  - landing benchmarks against a real Mosquitto (needs mosquitto, mosquitto-clients)"
 	@echo "make lock   - re-resolve requirements.lock from pyproject.toml"
 
@@ -22,8 +23,15 @@ $(STAMP): pyproject.toml requirements.lock
 demo: $(STAMP)
 	$(BIN)/carbon-lake demo
 
-test: $(STAMP)
+test: $(STAMP) firmware
 	$(BIN)/python -m pytest
+
+# The firmware's core, the carbon-device emulator and its doctest tests (needs cmake, g++,
+# libmosquitto-dev and doctest-dev; .ci/run installs them). The ESP32 build is PlatformIO's.
+firmware:
+	cmake -S firmware -B firmware/build >/dev/null
+	cmake --build firmware/build -j2
+	ctest --test-dir firmware/build --output-on-failure
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/landing.py
@@ -33,4 +41,4 @@ lock: $(STAMP)
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
 
 clean:
-	rm -rf $(VENV) lake test-artifacts .pytest_cache
+	rm -rf $(VENV) lake test-artifacts .pytest_cache firmware/build

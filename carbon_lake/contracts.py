@@ -98,6 +98,10 @@ UTC_US = pa.timestamp("us", tz="UTC")
 # go back to about 2015. A reading dated before it, or after tomorrow, is quarantined at bronze.
 FIRST_EVENT_DATE = date(2015, 1, 1)
 
+# The tag a device puts on a reading taken before its clock was ever synchronized (`clock`):
+# its ts is an uptime, not a time, so bronze quarantines the reading rather than misdate it.
+UNSYNCED_CLOCK = "unsynced"
+
 # landing/: what arrived, byte for byte, and when.
 LANDING_SCHEMA = pa.schema(
     [

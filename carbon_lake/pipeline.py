@@ -21,7 +21,7 @@ from carbon_lake.bronze import parse_each
 from carbon_lake.chimney import ACTIVITIES as CHIMNEY_ACTIVITIES
 from carbon_lake.chimney import chimney_flows, integrate_hourly, load_chimneys, self_check
 from carbon_lake.contracts import (BRONZE_TABLE_SCHEMA, EMISSIONS_COLUMNS, EMISSIONS_SCHEMA, FIRST_EVENT_DATE,
-                                   QUARANTINE_SCHEMA, SILVER_SCHEMA)
+                                   QUARANTINE_SCHEMA, SILVER_SCHEMA, UNSYNCED_CLOCK)
 from carbon_lake.days import Days, contiguous, event_date
 from carbon_lake.emissions import LOCATION_OR_ALL, MARKET_OR_ALL, apply_factors, scope_totals
 from carbon_lake.factors import all_factors, load_release
@@ -150,12 +150,23 @@ def _append_bronze(tables: Tables, files: list[str], bronze: pl.DataFrame, rejec
 
 
 def _partitionable(bronze: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """``(rows with a day partition, rows dated before the first or after tomorrow with a reason)``."""
+    """``(rows with a day partition, rows that cannot be dated, with a reason)``.
+
+    A row cannot be dated when its time is before the first day or after tomorrow, or when the
+    device says its clock was never synchronized (tag ``clock=unsynced``, see firmware/README.md):
+    such a ts is the device's uptime, not a time, even when it happens to look plausible.
+    """
     last = datetime.now(timezone.utc).date() + timedelta(days=1)
-    inside = Days(FIRST_EVENT_DATE, last).holds_ts().fill_null(False)  # no row falls between the two
+    ts = pl.col("ts").cast(pl.Utf8).fill_null("none")
+    # Bronze's tags are json.dumps(sort_keys=True) text, where this pair can only be the tag itself
+    # (a quote inside a value is escaped), and matching text is 15x faster than parsing JSON.
+    unsynced = pl.col("tags").str.contains(f'"clock": "{UNSYNCED_CLOCK}"', literal=True).fill_null(False)
+    inside = Days(FIRST_EVENT_DATE, last).holds_ts().fill_null(False) & ~unsynced  # no row falls between the two
     outside = bronze.filter(~inside).with_columns(
-        pl.format("ts: expected a time between {} and {} (UTC), got {}", pl.lit(str(FIRST_EVENT_DATE)),
-                  pl.lit(str(last)), pl.col("ts").cast(pl.Utf8).fill_null("none")).alias("reason"))
+        pl.when(unsynced).then(pl.format("ts: the device's clock was not synchronized (tags.clock=unsynced), so {} "
+                                         "is its uptime, not the time of the reading", ts))
+        .otherwise(pl.format("ts: expected a time between {} and {} (UTC), got {}", pl.lit(str(FIRST_EVENT_DATE)),
+                             pl.lit(str(last)), ts)).alias("reason"))
     return bronze.filter(inside), outside
 
 
