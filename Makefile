@@ -9,7 +9,7 @@ help:
 	@echo "make demo   - start broker, simulated fleet, landing, Dagster and Streamlit (Ctrl-C stops all)"
 	@echo "make test   - build the host firmware, run its C++ tests, then the whole pytest suite"
 	@echo "make firmware - only build the host firmware (carbon-device) and run its C++ tests"
-	@echo "make bench  - landing benchmarks against a real Mosquitto (needs mosquitto, mosquitto-clients)"
+	@echo "make bench  - landing, pipeline and firmware-backlog benchmarks against a real Mosquitto (needs mosquitto, mosquitto-clients)"
 	@echo "make lock   - re-resolve requirements.lock from pyproject.toml"
 
 $(STAMP): pyproject.toml requirements.lock
@@ -33,9 +33,10 @@ firmware:
 	cmake --build firmware/build -j2
 	ctest --test-dir firmware/build --output-on-failure
 
-bench: $(STAMP)
+bench: $(STAMP) firmware
 	$(BIN)/python benchmarks/landing.py
 	$(BIN)/python benchmarks/pipeline.py
+	$(BIN)/python benchmarks/firmware.py
 
 lock: $(STAMP)
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock

@@ -55,7 +55,6 @@ public:
     std::uint64_t readings() const { return readings_; }
     // The last reading taken (seq 0 before the first).
     const Record& last_reading() const { return last_reading_; }
-    const SendQueue& queue() const { return queue_; }
 
 private:
     void sensor_error(const char* reason);

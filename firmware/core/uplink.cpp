@@ -12,6 +12,7 @@ void SendQueue::on_disconnected() {
 void SendQueue::on_acknowledged(int mid) {
     if (!in_flight_ || mid != mid_) return;  // a status message, or a copy already given up on
     in_flight_ = false;
+    // Should the flash fail here, the batch stays in the ring and goes again: the key absorbs it.
     ring_.acknowledge_through(last_seq_);
 }
 
@@ -34,7 +35,6 @@ void SendQueue::poll(std::uint64_t uptime_ms) {
     mid_ = mid;
     last_seq_ = records.back().seq;
     sent_at_ms_ = uptime_ms;
-    ++sent_;
 }
 
 }  // namespace carbon

@@ -36,7 +36,6 @@ public:
     void poll(std::uint64_t uptime_ms);
 
     bool connected() const { return connected_; }
-    std::uint64_t messages_sent() const { return sent_; }
 
 private:
     const Config& config_;
@@ -48,7 +47,6 @@ private:
     int mid_ = 0;
     std::uint64_t last_seq_ = 0;
     std::uint64_t sent_at_ms_ = 0;
-    std::uint64_t sent_ = 0;
 };
 
 }  // namespace carbon

@@ -311,7 +311,9 @@ int main(int argc, char** argv) {
                 std::fprintf(stderr, "event=reading event_id=%s buffered=%llu\n", carbon::event_id(ring.id(), record.seq).c_str(),
                              static_cast<unsigned long long>(ring.depth()));
         }
-        link.service(now, 20);
+        // Wait for the network at most until the next sample is due (and 20 ms).
+        const std::uint64_t until_sample = measuring && next_sample_ms > now ? next_sample_ms - now : 20;
+        link.service(now, static_cast<int>(std::min<std::uint64_t>(20, until_sample)));
     }
     if (link.up()) link.disconnect();
     const carbon::Status status = node.status(MosquittoLink::uptime());
