@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <functional>
 #include <map>
+#include <utility>
+#include <vector>
 
 #include "identifier.h"
 
@@ -58,6 +60,21 @@ Setter positive(double Config::*field) {
     };
 }
 
+// One of a few words, each standing for a value of `field`'s enum.
+template <typename T>
+Setter choice(T Config::*field, std::initializer_list<std::pair<const char*, T>> words, const char* expected) {
+    const std::vector<std::pair<std::string, T>> table(words.begin(), words.end());
+    return [=](Config& c, const std::string& v) -> const char* {
+        for (const auto& [word, value] : table) {
+            if (v == word) {
+                c.*field = value;
+                return nullptr;
+            }
+        }
+        return expected;
+    };
+}
+
 template <typename T>
 Setter whole(T Config::*field, unsigned long min, unsigned long max, const char* expected) {
     return [=](Config& c, const std::string& v) -> const char* {
@@ -70,12 +87,7 @@ Setter whole(T Config::*field, unsigned long min, unsigned long max, const char*
 
 const std::map<std::string, Setter>& setters() {
     static const std::map<std::string, Setter> table = {
-        {"kind", [](Config& c, const std::string& v) -> const char* {
-             if (v == "chimney") c.kind = Kind::chimney;
-             else if (v == "plug") c.kind = Kind::plug;
-             else return "chimney or plug";
-             return nullptr;
-         }},
+        {"kind", choice(&Config::kind, {{"chimney", Kind::chimney}, {"plug", Kind::plug}}, "chimney or plug")},
         {"device_id", identifier(&Config::device_id)},
         {"org", identifier(&Config::org)},
         {"site", identifier(&Config::site)},
@@ -101,12 +113,8 @@ const std::map<std::string, Setter>& setters() {
         {"batch_max", whole(&Config::batch_max, 1, 500, "a count of 1 to 500 readings")},
         {"ring_capacity", whole(&Config::ring_capacity, 2, 10000000, "a count of 2 to 10000000 readings")},
         {"ntp_wait_ms", whole(&Config::ntp_wait_ms, 0, 86400000, "milliseconds, 0 to 86400000")},
-        {"shape", [](Config& c, const std::string& v) -> const char* {
-             if (v == "circle") c.shape = Shape::circle;
-             else if (v == "rectangle") c.shape = Shape::rectangle;
-             else return "circle or rectangle";
-             return nullptr;
-         }},
+        {"shape", choice(&Config::shape, {{"circle", Shape::circle}, {"rectangle", Shape::rectangle}},
+                         "circle or rectangle")},
         {"diameter_m", positive(&Config::diameter_m)},
         {"width_m", positive(&Config::width_m)},
         {"depth_m", positive(&Config::depth_m)},

@@ -31,6 +31,10 @@ TEST_CASE("mistakes are errors naming line, key and value") {
     CHECK(parse_config(std::string(kChimney) + "diameter_m = wide\n").error ==
           "config line 15: diameter_m: expected a positive number, got 'wide'");
     CHECK(parse_config(std::string(kChimney) + "diamter_m = 0.5\n").error == "config line 15: unknown key 'diamter_m'");
+    CHECK(parse_config(std::string(kChimney) + "shape = oval\n").error ==
+          "config line 15: shape: expected circle or rectangle, got 'oval'");
+    CHECK(parse_config(std::string(kChimney) + "kind = meter\n").error ==
+          "config line 15: kind: expected chimney or plug, got 'meter'");
     CHECK(parse_config(std::string(kChimney) + "device_id = boiler/1\n").error ==
           "config line 15: device_id: expected an identifier of letters, digits and . _ : - (1-128 chars), got 'boiler/1'");
     CHECK(parse_config(std::string(kChimney) + "broker = tcp://x:1\n").error.find("broker: expected mqtt://host:port") !=
