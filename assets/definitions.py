@@ -41,7 +41,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         description="Gold follows updated emission days once the blocking checks upstream have passed.")
     return dg.Definitions(
         assets=ALL_ASSETS,
-        asset_checks=[landing_is_fresh, silver.silver_key_is_unique, emissions.factor_coverage,
+        asset_checks=[landing_is_fresh, bronze.devices_dropped_nothing, silver.silver_key_is_unique, emissions.factor_coverage,
                       emissions.chimney_self_check_agrees, gold.gold_expectations],
         jobs=[lake_job, ingest_job, days_job],
         schedules=[freshness],

@@ -19,6 +19,7 @@ import polars as pl
 import pyarrow as pa
 
 from carbon_lake.contracts import BRONZE_SCHEMA
+from carbon_lake.device_status import status_rows
 from carbon_lake.lake import frame_types
 from carbon_lake.landing import read_landing_file
 from carbon_lake.payload import parse_message
@@ -32,13 +33,13 @@ _REJECTED_TYPES = {"landing_file": pl.Utf8, "landing_offset": pl.Int64, "topic":
                    "event_id": pl.Utf8, "reason": pl.Utf8, "raw": pl.Binary}
 
 
-def parse_landing_file(home: Path, relative: str) -> tuple[pl.DataFrame, pl.DataFrame, int]:
-    """``(bronze rows, quarantine rows, status messages)`` for one landing file."""
+def parse_landing_file(home: Path, relative: str) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """``(bronze rows, quarantine rows, device status rows)`` for one landing file."""
     with BulkDecoder() as decoder:
         return _parse_landing_file(home, relative, decoder)
 
 
-def _parse_landing_file(home: Path, relative: str, decoder: BulkDecoder) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+def _parse_landing_file(home: Path, relative: str, decoder: BulkDecoder) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     table = read_landing_file(home, relative)
     try:
         clean = decoder.decode(table)
@@ -46,36 +47,34 @@ def _parse_landing_file(home: Path, relative: str, decoder: BulkDecoder) -> tupl
         log.warning("event=bulk_decode_failed landing_file=%s error=%r", relative, str(exc)[:200])
         clean = BulkDecoded(rows=pl.DataFrame(), handled=np.zeros(0, dtype=np.int64), statuses=0)
     rest = np.setdiff1d(np.arange(table.num_rows, dtype=np.int64), clean.handled, assume_unique=True)
-    bronze, rejected, statuses = _parse_messages(relative, table, rest)
+    bronze, rejected = _parse_messages(relative, table, rest)
     if not clean.rows.is_empty():
         received = pl.from_arrow(table.column("received_at")).gather(clean.rows["landing_offset"])
         bulk = clean.rows.with_columns(pl.lit(relative).alias("landing_file"), received.alias("received_at"))
         bulk = bulk.select(pl.col(n).cast(t) for n, t in BRONZE_TYPES.items())
         # each message's rows come from one path, in order: a stable sort interleaves the two
         bronze = pl.concat([bulk, bronze]).sort("landing_offset", maintain_order=True) if len(bronze) else bulk
-    return bronze, quarantine_frame("bronze", rejected), statuses + clean.statuses
+    return bronze, quarantine_frame("bronze", rejected), status_rows(relative, table)
 
 
-def _parse_per_message(home: Path, relative: str) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+def _parse_per_message(home: Path, relative: str) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """:func:`parse_landing_file` with every message through parse_message: the reference the
     bulk path is tested against."""
     table = read_landing_file(home, relative)
-    bronze, rejected, statuses = _parse_messages(relative, table, np.arange(table.num_rows, dtype=np.int64))
-    return bronze, quarantine_frame("bronze", rejected), statuses
+    bronze, rejected = _parse_messages(relative, table, np.arange(table.num_rows, dtype=np.int64))
+    return bronze, quarantine_frame("bronze", rejected), status_rows(relative, table)
 
 
-def _parse_messages(relative: str, table: pa.Table, offsets: np.ndarray) -> tuple[pl.DataFrame, pl.DataFrame, int]:
-    """``(bronze rows, rejected rows, status messages)`` of the messages at ``offsets``, one by one."""
+def _parse_messages(relative: str, table: pa.Table, offsets: np.ndarray) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``(bronze rows, rejected rows)`` of the messages at ``offsets``, one by one."""
     rows: list[dict] = []
     rejected: list[dict] = []
-    statuses = 0
     chosen = table.take(pa.array(offsets, pa.int64()))
     topics = chosen.column("topic").to_pylist()
     payloads = chosen.column("payload").to_pylist()
     received = chosen.column("received_at").to_pylist()
     for offset, topic, payload, received_at in zip(offsets.tolist(), topics, payloads, received, strict=True):
         parsed = parse_message(topic, payload)
-        statuses += parsed.status is not None
         lineage = {"landing_file": relative, "landing_offset": offset}
         rows.extend({**row, **lineage, "received_at": received_at} for row in parsed.rows)
         rejected.extend(
@@ -84,11 +83,11 @@ def _parse_messages(relative: str, table: pa.Table, offsets: np.ndarray) -> tupl
             for r in parsed.rejections
         )
     bronze = pl.DataFrame(rows, schema=BRONZE_TYPES) if rows else pl.DataFrame(schema=BRONZE_TYPES)
-    return bronze, pl.DataFrame(rejected, schema=_REJECTED_TYPES), statuses
+    return bronze, pl.DataFrame(rejected, schema=_REJECTED_TYPES)
 
 
-def parse_each(home: Path, files: list[str]) -> Iterator[tuple[str, pl.DataFrame, pl.DataFrame, int]]:
-    """``(file, bronze rows, quarantine rows, status messages)`` for each of ``files`` in turn,
+def parse_each(home: Path, files: list[str]) -> Iterator[tuple[str, pl.DataFrame, pl.DataFrame, pl.DataFrame]]:
+    """``(file, bronze rows, quarantine rows, device status rows)`` for each of ``files`` in turn,
     through one bulk decoder, so that a caller can write as it goes."""
     with BulkDecoder() as decoder:
         for relative in files:

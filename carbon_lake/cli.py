@@ -275,7 +275,7 @@ def materialize(lake: Path | None, partition: str | None) -> None:
 def sql(query: str, lake: Path | None, fmt: str) -> None:
     """Run a read-only DuckDB QUERY against lake/warehouse.duckdb.
 
-    Tables: emissions, scope_totals, factors, quarantine.
+    Tables: emissions, scope_totals, factors, quarantine, device_status.
     Example: carbon-lake sql "SELECT scope, sum(co2e_kg) FROM emissions GROUP BY 1"
     """
     import duckdb

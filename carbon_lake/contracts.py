@@ -147,6 +147,18 @@ SILVER_SCHEMA = pa.schema(
     ]
 )
 
+# bronze/device_status: one row per status message a device sent (carbon_lake/device_status.py),
+# the known fields typed and the whole JSON in payload; partitioned by the day it was received.
+DEVICE_STATUS_SCHEMA = pa.schema(
+    [("landing_file", pa.string()), ("landing_offset", pa.int64()), ("received_at", UTC_US), ("org", pa.string()),
+     ("site", pa.string()), ("device_id", pa.string()), ("ts", UTC_US), ("clock_synced", pa.bool_()),
+     ("fw_version", pa.string()), ("kind", pa.string()), ("boot", pa.int64()), ("uptime_s", pa.float64()),
+     ("buffer_depth", pa.int64()), ("buffer_capacity", pa.int64()), ("dropped", pa.int64()), ("rssi_dbm", pa.int64()),
+     ("reconnects", pa.int64()), ("offline_s", pa.float64()), ("last_outage_s", pa.float64()), ("readings", pa.int64()),
+     ("sensor_errors", pa.int64()), ("last_sensor_error", pa.string()), ("payload", pa.string()),
+     ("event_date", pa.date32())]
+)
+
 # quarantine/: what was rejected, why, and the bytes it came from.
 QUARANTINE_SCHEMA = pa.schema(
     [

@@ -20,8 +20,8 @@ from carbon_lake import warehouse
 from carbon_lake.bronze import parse_each
 from carbon_lake.chimney import ACTIVITIES as CHIMNEY_ACTIVITIES
 from carbon_lake.chimney import chimney_flows, integrate_hourly, load_chimneys, self_check
-from carbon_lake.contracts import (BRONZE_TABLE_SCHEMA, EMISSIONS_COLUMNS, EMISSIONS_SCHEMA, FIRST_EVENT_DATE,
-                                   QUARANTINE_SCHEMA, SILVER_SCHEMA, UNSYNCED_CLOCK)
+from carbon_lake.contracts import (BRONZE_TABLE_SCHEMA, DEVICE_STATUS_SCHEMA, EMISSIONS_COLUMNS, EMISSIONS_SCHEMA,
+                                   FIRST_EVENT_DATE, QUARANTINE_SCHEMA, SILVER_SCHEMA, UNSYNCED_CLOCK)
 from carbon_lake.days import Days, contiguous, event_date
 from carbon_lake.emissions import LOCATION_OR_ALL, MARKET_OR_ALL, apply_factors, scope_totals
 from carbon_lake.factors import all_factors, load_release
@@ -49,6 +49,10 @@ class Tables:
     @property
     def bronze(self) -> Path:
         return self.settings.bronze_dir / "readings"
+
+    @property
+    def device_status(self) -> Path:
+        return self.settings.bronze_dir / "device_status"
 
     @property
     def ledger(self) -> Path:
@@ -102,16 +106,21 @@ def land_to_bronze(settings: Settings) -> StageResult:
     tables = Tables(settings)
     new_files = unparsed_landing_files(settings)
     rows, statuses, quarantined, days, preview = 0, 0, Counter(), set(), None
-    for files, parsed, rejected, found in _parsed_slices(settings, new_files):
+    for files, parsed, rejected, status in _parsed_slices(settings, new_files):
         bronze, out_of_range = _partitionable(parsed)
         bronze = bronze.with_columns(event_date())
         if not out_of_range.is_empty():
             rejected = pl.concat([rejected, quarantine_frame("bronze", with_raw(settings.home, out_of_range))])
         _append_bronze(tables, files, bronze, rejected)
-        rows, statuses = rows + bronze.height, statuses + found
+        if not status.is_empty():
+            write_table(tables.device_status, status, DEVICE_STATUS_SCHEMA, "append", partition_by=PARTITION)
+        rows, statuses = rows + bronze.height, statuses + status.height
         quarantined.update(reasons(rejected))
         days.update(bronze["event_date"].unique().to_list())
         preview = bronze.head(10) if preview is None or preview.is_empty() else preview
+    if statuses:
+        warehouse.replace_parquet_view(settings.warehouse_path, "device_status", data_files(tables.device_status),
+                                       DEVICE_STATUS_SCHEMA, PARTITION)
     return StageResult(
         rows_in=len(new_files), rows_out=rows, quarantined=dict(quarantined), preview=preview,
         details={"new_landing_files": len(new_files), "status_messages": statuses,
@@ -120,15 +129,16 @@ def land_to_bronze(settings: Settings) -> StageResult:
     )
 
 
-def _parsed_slices(settings: Settings, files: list[str]) -> Iterator[tuple[list[str], pl.DataFrame, pl.DataFrame, int]]:
-    """``(files, bronze rows, rejects, status messages)`` for consecutive groups of ``files`` of
+def _parsed_slices(settings: Settings,
+                   files: list[str]) -> Iterator[tuple[list[str], pl.DataFrame, pl.DataFrame, pl.DataFrame]]:
+    """``(files, bronze rows, rejects, device status rows)`` for consecutive groups of ``files`` of
     about ``settings.chunk_rows`` rows each (a bigger file is a group alone)."""
-    group: list[tuple[str, pl.DataFrame, pl.DataFrame, int]] = []
+    group: list[tuple[str, pl.DataFrame, pl.DataFrame, pl.DataFrame]] = []
     for index, part in enumerate(parse_each(settings.home, files)):
         group.append(part)
         if sum(done[1].height for done in group) >= settings.chunk_rows or index == len(files) - 1:
             yield ([done[0] for done in group], pl.concat([done[1] for done in group]),
-                   pl.concat([done[2] for done in group]), sum(done[3] for done in group))
+                   pl.concat([done[2] for done in group]), pl.concat([done[3] for done in group]))
             group = []
 
 
@@ -234,6 +244,11 @@ def scan_silver(settings: Settings, days: Days | None = None) -> pl.LazyFrame:
     """Silver readings, of ``days`` only when given (partition pruning reads just those files)."""
     scan = scan_table(Tables(settings).silver, SILVER_SCHEMA)
     return scan if days is None else scan.filter(days.holds_date())
+
+
+def scan_device_status(settings: Settings) -> pl.LazyFrame:
+    """Every status message devices sent (``bronze/device_status``)."""
+    return scan_table(Tables(settings).device_status, DEVICE_STATUS_SCHEMA)
 
 
 def scan_emissions(settings: Settings) -> pl.LazyFrame:

@@ -2,7 +2,7 @@
 
 Landing files mix clean messages with nasty ones (bad JSON and bytes, wrong types, odd
 timestamps, repeated keys, huge numbers, status and file-topic messages); parse_landing_file must
-return the same rows, rejections and status count as the per-message reference, frame for frame.
+return the same rows, rejections and status rows as the per-message reference, frame for frame.
 JSON is written here as text, not with json.dumps, so that repeated keys, any number spelling and
 any whitespace can occur.
 """
@@ -251,7 +251,7 @@ def assert_same(home: Path, relative: str) -> None:
     # float equality ignores the sign of zero and calls NaN equal: compare the bits too
     assert np.array_equal(bronze["value"].to_numpy().view(np.int64), bronze_ref["value"].to_numpy().view(np.int64))
     assert_frame_equal(quarantine, quarantine_ref, check_exact=True)
-    assert statuses == statuses_ref
+    assert_frame_equal(statuses, statuses_ref, check_exact=True)
 
 
 @hsettings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -14,18 +14,21 @@ import signal
 import struct
 import subprocess
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import dagster as dg
 import polars as pl
 import pytest
 
-from carbon_lake import chimney
+from assets.definitions import INGEST_JOB, build_definitions
+from carbon_lake import chimney, warehouse
 from carbon_lake.contracts import BRONZE_TABLE_SCHEMA, QUARANTINE_SCHEMA
-from carbon_lake.landing import LandingWriter, list_landing_files, read_landing_file, records_now
+from carbon_lake.device_status import new_drops
+from carbon_lake.landing import LandingRecord, LandingWriter, records_now
 from carbon_lake.lake import read_table
 from carbon_lake.payload import parse_message
-from carbon_lake.pipeline import Tables, chimney_self_check, land_to_bronze, scan_silver
+from carbon_lake.pipeline import Tables, chimney_self_check, land_to_bronze, scan_device_status, scan_silver
 from carbon_lake.settings import REPO_ROOT, Settings
 from tests.conftest import Mosquitto, cli, start_landing, stop, wait_for
 from tests.test_broker_security import make_certificates, register
@@ -40,7 +43,8 @@ def firmware() -> Path:
     """The host build folder, configured and built (incrementally) with CMake."""
     missing = [tool for tool in ("cmake", "g++") if shutil.which(tool) is None]
     if missing:
-        pytest.fail(f"{', '.join(missing)} missing: apt-get install cmake g++ libmosquitto-dev doctest-dev (.ci/run does)")
+        pytest.fail(f"{', '.join(missing)} missing: "
+                    "apt-get install cmake g++ libmosquitto-dev doctest-dev (.ci/run does)")
     for step in (["cmake", "-S", str(FIRMWARE), "-B", str(BUILD)], ["cmake", "--build", str(BUILD), "-j2"]):
         result = subprocess.run(step, capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, f"{' '.join(step)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
@@ -56,8 +60,9 @@ def test_pipeline_physics_matches_the_shared_vectors(tmp_path):
     rows, sites = [], []
     for i, v in enumerate(vectors):
         site = f"v{i}"
-        sites.append({"org": "test", "site": site, "source_id": "*", "shape": v["shape"], "diameter_m": v["diameter_m"],
-                      "width_m": v["width_m"], "depth_m": v["depth_m"], "pressure_pa": v["pressure_pa"], "source": v["case"]})
+        sites.append({"org": "test", "site": site, "source_id": "*", "shape": v["shape"],
+                      "diameter_m": v["diameter_m"], "width_m": v["width_m"], "depth_m": v["depth_m"],
+                      "pressure_pa": v["pressure_pa"], "source": v["case"]})
         for activity, column in (("co2", "co2_ppm"), ("flue_velocity", "velocity_m_s"), ("flue_temp", "temp_c")):
             rows.append({"org": "test", "site": site, "source_id": f"node-{i}", "event_id": "1",
                          "ts": datetime(2026, 11, 23, tzinfo=timezone.utc), "activity": activity,
@@ -118,6 +123,39 @@ def test_readings_of_an_unsynced_clock_are_quarantined_with_that_reason(firmware
     assert unsynced.height == quarantined.height == 6  # three metrics each, nothing else
     assert unsynced["reason"].str.contains("clock was not synchronized").all()
     assert unsynced["raw"].is_not_null().all()
+
+
+def _status(device: str, received_days_ago: float, **fields) -> LandingRecord:
+    received = datetime.now(timezone.utc) - timedelta(days=received_days_ago)
+    document = {"schema": "carbon.status/1", "source_id": device, "fw_version": "0.1.0", "boot": 1, "buffer_depth": 0,
+                "buffer_capacity": 17280, "dropped": 0, **fields}
+    return LandingRecord(f"carbon/v1/ktda/kangaita/{device}/status", json.dumps(document).encode(), received)
+
+
+def test_status_messages_become_device_status_and_new_drops_fail_a_dagster_check(settings):
+    """Drops are counted on the device; here they reach SQL clients and the data engineers' check."""
+    LandingWriter(settings.landing_dir).write([
+        _status("steady", 10, dropped=5), _status("steady", 0.1, dropped=5),      # old loss, nothing new
+        _status("overflowed", 2, dropped=0), _status("overflowed", 0.1, dropped=12, buffer_depth=17280),
+        _status("new-node", 0.2, dropped=3),                                       # first status shows a loss
+        _status("odd", 0.1, dropped="many", rssi_dbm=-70.5, vendor_field=[1, 2]),
+        LandingRecord("carbon/v1/ktda/kangaita/broken/status", b"{not json", datetime.now(timezone.utc)),
+    ])
+    with dg.instance_for_test() as instance:
+        result = build_definitions(settings).resolve_job_def(INGEST_JOB).execute_in_process(instance=instance)
+    (check,) = [c for c in result.get_asset_check_evaluations() if c.check_name == "devices_dropped_nothing"]
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+    assert check.metadata["devices_with_new_drops"].value == 2 and check.metadata["readings_dropped"].value == 15
+
+    drops = new_drops(scan_device_status(settings))
+    assert dict(zip(drops["device_id"], drops["new_drops"])) == {"overflowed": 12, "new-node": 3}
+    statuses = warehouse.query(settings.warehouse_path, "SELECT * FROM device_status ORDER BY received_at")
+    assert statuses.height == 6, "the unparseable one is in quarantine, not here"
+    odd = statuses.filter(pl.col("device_id") == "odd").row(0, named=True)
+    # A field of an unexpected type is null, never coerced; the whole message is kept as sent.
+    assert odd["dropped"] is None and odd["rssi_dbm"] is None and json.loads(odd["payload"])["vendor_field"] == [1, 2]
+    quarantined = read_table(Tables(settings).quarantine("bronze"), QUARANTINE_SCHEMA)
+    assert quarantined["topic"].to_list() == ["carbon/v1/ktda/kangaita/broken/status"]
 
 
 def _device_config(path: Path, broker: Mosquitto, ca: Path, password: str) -> Path:
@@ -199,22 +237,22 @@ def test_device_rides_out_an_outage_and_a_power_cut_and_every_reading_lands_once
     assert silver.height == silver.unique(["event_id", "activity"]).height
     assert {row[0] for row in made} <= set(per_reading["event_id"])
     # The values are the ones the device computed, exactly.
+    activities = ("co2", "flue_temp", "flue_velocity", "co2_mass_flow")  # the journal's value columns, in order
     values = {(r[0], activity): float(r[3 + slot]) for r in made
-              for slot, activity in enumerate(("co2", "flue_temp", "flue_velocity", "co2_mass_flow")) if r[3 + slot] != "nan"}
+              for slot, activity in enumerate(activities) if r[3 + slot] != "nan"}
     landed = {(e, a): q for e, a, q in silver.select("event_id", "activity", "quantity").iter_rows()}
     assert all(landed[key] == value for key, value in values.items())
     # The node's own kg/s agrees with the pipeline's physics (same geometry as chimneys.csv).
     check = chimney_self_check(settings)
     assert check["readings_compared"] >= last - 5 and check["disagreeing"] == 0, check
 
-    # The status stream shows the outage: after the reboot, a status with the buffered backlog and
-    # an outage as long as the broker was away (boot 2 came up during it).
-    statuses = [json.loads(p) for f in list_landing_files(home) for t, p in
-                zip(*(read_landing_file(home, f).column(c).to_pylist() for c in ("topic", "payload")))
-                if t.endswith("/status")]
-    assert statuses and all(s["fw_version"] == "0.1.0" for s in statuses)
-    first_after = min((s for s in statuses if s["boot"] == 2), key=lambda s: s["uptime_s"])
+    # The status stream, as SQL clients see it, shows the outage: after the reboot, a status with
+    # the buffered backlog and an outage as long as the broker was away (boot 2 came up during it).
+    statuses = warehouse.query(settings.warehouse_path, "SELECT * FROM device_status WHERE device_id = ? "
+                               "ORDER BY boot, uptime_s", ["ktda-kangaita-node-1"])
+    assert statuses.height >= 3 and (statuses["fw_version"] == "0.1.0").all()
+    first_after = statuses.filter(pl.col("boot") == 2).row(0, named=True)
     assert first_after["buffer_depth"] >= 10
-    assert first_after["last_outage_s"] >= 1.0 and first_after["last_outage_s"] <= outage + 1
-    assert max(s["sensor_errors"] for s in statuses) > 0  # the corrupted frames were refused and counted
-    assert all(s["dropped"] == 0 for s in statuses)
+    assert 1.0 <= first_after["last_outage_s"] <= outage + 1
+    assert statuses["sensor_errors"].max() > 0  # the corrupted frames were refused and counted
+    assert (statuses["dropped"] == 0).all() and new_drops(scan_device_status(settings)).is_empty()
