@@ -20,25 +20,40 @@ import pyarrow.compute as pc
 
 from carbon_lake.contracts import DEVICE_STATUS_SCHEMA, ContractError, Topic
 from carbon_lake.lake import frame_types
-from carbon_lake.payload import parse_message, parse_timestamp
+from carbon_lake.payload import decode, parse_timestamp
 
 STATUS_TYPES = frame_types(DEVICE_STATUS_SCHEMA)
-# The fields carbon-lake's firmware sends, typed; other devices may send fewer or more (the full
-# JSON stays in ``payload``). A field of another type is null here, never coerced.
-FIELDS = {name: STATUS_TYPES[name] for name in (
+
+
+# A field of another type than expected is null, never coerced (the full JSON stays in ``payload``).
+def _bool(value: Any) -> bool | None:
+    return value if type(value) is bool else None
+
+
+def _int(value: Any) -> int | None:
+    return value if type(value) is int and -2**63 <= value < 2**63 else None
+
+
+def _float(value: Any) -> float | None:
+    return float(value) if type(value) in (int, float) and abs(value) < 1e308 else None  # finite; bool excluded
+
+
+def _str(value: Any) -> str | None:
+    return value if type(value) is str else None
+
+
+def _reader(dtype: pl.DataType):
+    for kind, reader in ((pl.Boolean, _bool), (pl.Int64, _int), (pl.Float64, _float)):
+        if dtype == kind:
+            return reader
+    return _str
+
+
+# The fields carbon-lake's firmware sends, each with its reader; other devices may send fewer
+# or more.
+FIELDS = {name: _reader(STATUS_TYPES[name]) for name in (
     "clock_synced", "fw_version", "kind", "boot", "uptime_s", "buffer_depth", "buffer_capacity", "dropped",
     "rssi_dbm", "reconnects", "offline_s", "last_outage_s", "readings", "sensor_errors", "last_sensor_error")}
-
-
-def _typed(value: Any, dtype: pl.DataType) -> Any:
-    is_bool = isinstance(value, bool)
-    if dtype == pl.Boolean:
-        return value if is_bool else None
-    if dtype == pl.Int64:
-        return value if isinstance(value, int) and not is_bool and -2**63 <= value < 2**63 else None
-    if dtype == pl.Float64:
-        return float(value) if isinstance(value, (int, float)) and not is_bool and abs(value) < 1e308 else None
-    return value if isinstance(value, str) else None
 
 
 def _ts(value: Any) -> datetime | None:
@@ -53,20 +68,34 @@ def status_rows(relative: str, table: pa.Table) -> pl.DataFrame:
     here: the payload parser rejected it, so it is in quarantine with its reason."""
     offsets = np.flatnonzero(pc.ends_with(table.column("topic"), "/status").to_numpy(zero_copy_only=False))
     chosen = table.take(pa.array(offsets, pa.int64()))
+    places: dict[str, Topic | None] = {}  # a device sends many statuses on one topic: parse it once
     rows = []
     for offset, topic, payload, received_at in zip(offsets.tolist(), chosen.column("topic").to_pylist(),
                                                    chosen.column("payload").to_pylist(),
                                                    chosen.column("received_at").to_pylist(), strict=True):
-        status = parse_message(topic, payload).status
+        if topic not in places:
+            places[topic] = _status_topic(topic)
+        where = places[topic]
+        try:  # the same test of a status as parse_message's, without the rest of its work
+            status = decode(payload) if where is not None else None
+        except ContractError:
+            status = None
         if status is None:
             continue
-        where = Topic.parse(topic)
         rows.append({"landing_file": relative, "landing_offset": offset, "received_at": received_at,
                      "org": where.org, "site": where.site, "device_id": where.device_id, "ts": _ts(status.get("ts")),
-                     **{name: _typed(status.get(name), dtype) for name, dtype in FIELDS.items()},
+                     **{name: read(status.get(name)) for name, read in FIELDS.items()},
                      "payload": payload.decode("utf-8"),
                      "event_date": received_at.astimezone(timezone.utc).date()})
     return pl.DataFrame(rows, schema=STATUS_TYPES) if rows else pl.DataFrame(schema=STATUS_TYPES)
+
+
+def _status_topic(topic: str) -> Topic | None:
+    try:
+        where = Topic.parse(topic)
+    except ContractError:
+        return None
+    return where if where.stream == "status" else None
 
 
 def new_drops(statuses: pl.LazyFrame, days: int = 7) -> pl.DataFrame:
