@@ -30,7 +30,7 @@ log = logging.getLogger("carbon_lake.bronze")
 
 BRONZE_TYPES = frame_types(BRONZE_SCHEMA)
 _REJECTED_TYPES = {"landing_file": pl.Utf8, "landing_offset": pl.Int64, "topic": pl.Utf8, "source_id": pl.Utf8,
-                   "event_id": pl.Utf8, "reason": pl.Utf8, "raw": pl.Binary}
+                   "event_id": pl.Utf8, "reason": pl.Utf8, "reason_code": pl.Utf8, "raw": pl.Binary}
 
 
 def parse_landing_file(home: Path, relative: str) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
@@ -79,7 +79,7 @@ def _parse_messages(relative: str, table: pa.Table, offsets: np.ndarray) -> tupl
         rows.extend({**row, **lineage, "received_at": received_at} for row in parsed.rows)
         rejected.extend(
             {**lineage, "topic": topic, "source_id": r.source_id, "event_id": r.event_id, "reason": r.reason,
-             "raw": payload}
+             "reason_code": r.code, "raw": payload}
             for r in parsed.rejections
         )
     bronze = pl.DataFrame(rows, schema=BRONZE_TYPES) if rows else pl.DataFrame(schema=BRONZE_TYPES)

@@ -5,9 +5,9 @@ temperature. The CO2 mass flow is
 
     kg/s = (ppm x 1e-6) x (velocity x cross-section) x rho_CO2,   rho_CO2 = P x M / (R x T)
 
-with the cross-section and pressure from the site's chimney metadata (``chimneys.csv``) and T
-in kelvin. Mass over time is the trapezoidal integral between consecutive readings of one
-sensor; an interval longer than ``max_gap_s`` is a gap: it is counted, not filled, so coverage
+with the cross-section and pressure from the site's chimney metadata (``chimneys.csv`` of a sealed
+site-data version, :mod:`carbon_lake.site_data`) and T in kelvin. Mass over time is the
+trapezoidal integral between consecutive readings of one sensor; an interval longer than ``max_gap_s`` is a gap: it is counted, not filled, so coverage
 says how much of the time was actually measured. This is a measurement, kept apart from the
 factor-based emissions of the fuel burned (counting both would double count).
 """
@@ -27,6 +27,7 @@ KELVIN_OFFSET = 273.15
 METRICS = {"co2": "co2_ppm", "flue_velocity": "velocity_m_s", "flue_temp": "temp_c"}
 REPORTED = "co2_mass_flow"  # the kg/s a chimney node computes itself, when its firmware reports it
 ACTIVITIES = [*METRICS, REPORTED]  # the silver activities the physics reads
+KEY = ["org", "site", "source_id"]  # what a chimney row describes (source_id ``*``: every sensor of the site)
 
 
 def co2_density_kg_m3(temp_c: pl.Expr, pressure_pa: pl.Expr) -> pl.Expr:
@@ -39,9 +40,12 @@ def co2_mass_flow_kg_s(ppm: pl.Expr, velocity_m_s: pl.Expr, area_m2: pl.Expr, te
     return ppm * 1e-6 * velocity_m_s * area_m2 * co2_density_kg_m3(temp_c, pressure_pa)
 
 
-def load_chimneys(factors_dir: Path) -> pl.DataFrame:
-    """Chimney geometry per ``(org, site, source_id)`` (``*``: every sensor of the site), with its area."""
-    chimneys = pl.read_csv(factors_dir / "chimneys.csv", schema_overrides={
+def load_chimneys(folder: Path) -> pl.DataFrame:
+    """Chimney geometry per ``(org, site, source_id)`` (``*``: every sensor of the site), with its area.
+
+    A second row for the same key is refused: the join would give its sensor two flows, counting its CO2 twice.
+    """
+    chimneys = pl.read_csv(folder / "chimneys.csv", schema_overrides={
         "diameter_m": pl.Float64, "width_m": pl.Float64, "depth_m": pl.Float64, "pressure_pa": pl.Float64})
     for line, row in enumerate(chimneys.iter_rows(named=True), start=2):
         needed = {"circle": ["diameter_m"], "rectangle": ["width_m", "depth_m"]}.get(row["shape"])
@@ -50,6 +54,11 @@ def load_chimneys(factors_dir: Path) -> pl.DataFrame:
         for column in needed + ["pressure_pa"]:
             if row[column] is None or not row[column] > 0:
                 raise ContractError(f"chimneys.csv line {line}: {column}", row[column], "a positive number")
+    repeated = chimneys.with_row_index("line", offset=2).filter(~pl.struct(KEY).is_first_distinct())
+    if repeated.height:
+        row = repeated.row(0, named=True)
+        raise ContractError(f"chimneys.csv line {row['line']}: source_id", row["source_id"],
+                            f"one geometry per (org, site, source_id); {row['org']}/{row['site']} has it already")
     return chimneys.with_columns(
         pl.when(pl.col("shape") == "circle").then(math.pi * (pl.col("diameter_m") / 2) ** 2)
         .otherwise(pl.col("width_m") * pl.col("depth_m")).alias("area_m2")

@@ -298,7 +298,7 @@ def sql(query: str, lake: Path | None, fmt: str) -> None:
 
 @main.group()
 def factors() -> None:
-    """Inspect the emission-factor releases under emission_factors/."""
+    """Inspect the emission-factor releases and the sealed site data (instruments, chimneys) under emission_factors/."""
 
 
 @factors.command("list")
@@ -362,17 +362,31 @@ def factors_show(factor_id: str, release: str | None) -> None:
 
 
 @factors.command("diff")
-@click.argument("release_a")
-@click.argument("release_b")
+@click.argument("releases", nargs=-1, metavar="[RELEASE_A RELEASE_B]")
+@click.option("--site-data", "site_data", nargs=2, default=None, metavar="V1 V2",
+              help="Also compare site-data versions V1 -> V2 (instruments and chimneys under "
+                   "emission_factors/site_data/) [default: both sides use CARBON_LAKE_SITE_DATA_RELEASE, "
+                   "else the newest].")
 @lake_option
 @click.option("--year", type=int, default=None,
               help="Year to restate [default: the last complete year with readings in the lake].")
-def factors_diff(release_a: str, release_b: str, lake: Path | None, year: int | None) -> None:
-    """What changed from RELEASE_A to RELEASE_B, and how a year's totals would move.
+def factors_diff(releases: tuple[str, ...], site_data: tuple[str, str] | None, lake: Path | None,
+                 year: int | None) -> None:
+    """What changed from RELEASE_A to RELEASE_B and/or from site data V1 to V2, and how a year's
+    totals would move.
 
     Factors are compared by the slot resolution picks them for (activity, variant, region,
-    unit). The restatement preview re-prices the lake's silver readings of one year under both
-    releases, per scope and scope 2 method.
+    unit), instruments by instrument_id and chimneys by (org, site, source_id). The restatement
+    preview re-prices the lake's silver readings of one year under both sides, per scope and
+    scope 2 method: instruments move market-based scope 2 only, chimney geometry only the
+    measured chimney_co2 (a cross-check, not in these totals). Without RELEASE_A RELEASE_B both
+    sides use CARBON_LAKE_FACTOR_RELEASE (else the newest release).
+
+    \b
+    Examples:
+      carbon-lake factors diff 2025.1.0 2026.1.0
+      carbon-lake factors diff --site-data 2026.1.0 2026.2.0
+      carbon-lake factors diff 2025.1.0 2026.1.0 --site-data 2026.1.0 2026.2.0
     """
     import polars as pl
 
@@ -380,28 +394,84 @@ def factors_diff(release_a: str, release_b: str, lake: Path | None, year: int | 
     from carbon_lake.factors import load_release
     from carbon_lake.lake import read_table
     from carbon_lake.pipeline import Tables
-    from carbon_lake.restatement import default_year, factor_changes, restatement
+    from carbon_lake.restatement import (chimney_changes, default_year, factor_changes, instrument_changes,
+                                         restatement, side_labels)
+    from carbon_lake.site_data import load_site_data
 
+    if len(releases) not in (0, 2) or not (releases or site_data):
+        raise click.UsageError("expected RELEASE_A RELEASE_B, --site-data V1 V2, or both")
     settings = Settings.from_env(home=lake)
     try:
-        old, new = (load_release(settings.factors_dir, v) for v in (release_a, release_b))
+        old, new = (load_release(settings.factors_dir, v) for v in (releases or (settings.factor_release,) * 2))
+        old_site, new_site = (load_site_data(settings.factors_dir, v)
+                              for v in (site_data or (settings.site_data_release,) * 2))
     except ContractError as exc:
         raise click.ClickException(str(exc)) from None
-    changes = factor_changes(old, new, settings.factors_dir)
-    click.echo(f"{old.version} (GWP {old.gwp_basis}) -> {new.version} (GWP {new.gwp_basis}): "
-               + ", ".join(f"{n} {s}" for s, n in changes.group_by("status").len().sort("status").iter_rows()))
+    if (old.version, old_site.version) == (new.version, new_site.version):
+        raise click.UsageError(f"both sides are release {old.version} with site data {old_site.version}: "
+                               "nothing to compare")
+
+    def counts(changes: pl.DataFrame) -> str:
+        by_status = changes.group_by("status").len().sort("status").iter_rows()
+        return ", ".join(f"{n} {s}" for s, n in by_status) or "unchanged"
+
     with pl.Config(tbl_rows=500, tbl_cols=-1, fmt_str_lengths=44, tbl_width_chars=400, float_precision=6):
-        click.echo(changes)
+        if releases:
+            changes = factor_changes(old, new, settings.factors_dir)
+            click.echo(f"{old.version} (GWP {old.gwp_basis}) -> {new.version} (GWP {new.gwp_basis}): "
+                       + counts(changes))
+            click.echo(changes)
+        else:
+            click.echo(f"factor release {old.version} on both sides")
+        if site_data:
+            instruments, chimneys = instrument_changes(old_site, new_site), chimney_changes(old_site, new_site)
+            click.echo(f"site data {old_site.version} -> {new_site.version}: instruments {counts(instruments)}; "
+                       f"chimneys {counts(chimneys)}")
+            for status, instrument_id, what in instruments.iter_rows():
+                click.echo(f"  instrument {instrument_id} {status}: {what}")
+            for status, org, site, source_id, what in chimneys.iter_rows():
+                click.echo(f"  chimney {org}/{site}/{source_id} {status}: {what}")
+        else:
+            click.echo(f"site data {old_site.version} (instruments, chimneys) on both sides")
         silver = read_table(Tables(settings).silver, SILVER_SCHEMA)
         year = year or default_year(silver)
         if year is None:
             click.echo(f"restatement preview: no silver readings under {settings.home}; land and materialize first")
             return
-        click.echo(f"restatement preview: {year} totals (kg CO2e) of the lake's readings under each release")
-        table, unmatched = restatement(silver, old, new, settings.factors_dir, year)
+        labels = side_labels(old, new, old_site, new_site)
+        click.echo(f"restatement preview: {year} totals (kg CO2e) of the lake's readings under "
+                   f"{labels[0]} and {labels[1]}")
+        table, unmatched = restatement(silver, old, new, settings.factors_dir, year, old_site, new_site)
         click.echo(table)
         click.echo("readings no factor covers (quarantined): "
-                   + ", ".join(f"{version}: {count}" for version, count in unmatched.items()))
+                   + ", ".join(f"{label}: {count}" for label, count in unmatched.items()))
+
+
+@factors.command("seal-site-data")
+@click.argument("version")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--description", required=True, help="What this version changes and why (kept in its release.json).")
+def factors_seal_site_data(version: str, folder: Path, description: str) -> None:
+    """Publish FOLDER's instruments.csv and chimneys.csv as site-data VERSION, sealed.
+
+    Both files are validated (a bad line is named and nothing is written), then copied to
+    emission_factors/site_data/VERSION/ with a release.json holding their sha256, which every
+    load checks. VERSION must be newer than every published one and a published version is never
+    rewritten: start from a copy of the newest version's two files. The newest version applies
+    to what is materialized next unless CARBON_LAKE_SITE_DATA_RELEASE pins another; stored days
+    keep the version on their rows until re-materialized (materialize --partition).
+    """
+    from carbon_lake.contracts import ContractError
+    from carbon_lake.site_data import load_site_data, publish_site_data
+
+    factors_dir = Settings.from_env().factors_dir
+    try:
+        path = publish_site_data(factors_dir, version, folder, description)
+        sealed = load_site_data(factors_dir, version)
+    except ContractError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"site data {version} sealed in {path} (supersedes {sealed.supersedes}): "
+               f"{sealed.instruments.height} instruments, {sealed.chimneys.height} chimneys")
 
 
 @main.command()

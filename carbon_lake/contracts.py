@@ -13,6 +13,8 @@ from datetime import date
 
 import pyarrow as pa
 
+from carbon_lake.reasons import check_code, code_for_field
+
 TOPIC_PREFIX = "carbon/v1"
 TOPIC_FILTER = f"{TOPIC_PREFIX}/#"
 STREAMS = ("telemetry", "status", "batch")
@@ -21,6 +23,8 @@ SCHEMA_TELEMETRY = "carbon.telemetry/1"
 # so 1 MiB leaves room for any honest device while no single message can tie up the parser.
 MAX_PAYLOAD_BYTES = 1_048_576
 FILE_TOPIC_PREFIX = "ingest"
+# The org of a file ingested without --org: its records' tags.org say whose they are.
+DEFAULT_ORG = "default"
 
 # Identifiers end up in file names, SQL and dashboards: keep them to a safe alphabet.
 IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
@@ -34,9 +38,12 @@ def _compact(value: object) -> str:
 
 
 class ContractError(ValueError):
-    """Input that breaks a contract; the message names the field, the value and what was expected."""
+    """Input that breaks a contract; the message names the field, the value and what was expected.
 
-    def __init__(self, field: str, value: object, expected: str) -> None:
+    ``code`` is the stable reason code quarantine counts by (:mod:`carbon_lake.reasons`); by
+    default it follows from the field's path."""
+
+    def __init__(self, field: str, value: object, expected: str, code: str | None = None) -> None:
         shown = value if isinstance(value, (str, int, float, bool, type(None))) else _compact(value)
         if isinstance(shown, str) and len(shown) > 80:
             shown = shown[:77] + "..."
@@ -44,6 +51,7 @@ class ContractError(ValueError):
         self.field = field
         self.value = value
         self.expected = expected
+        self.code = check_code(code) if code else code_for_field(field)
 
 
 def check_identifier(field: str, value: object) -> str:
@@ -169,10 +177,11 @@ QUARANTINE_SCHEMA = pa.schema(
         ("source_id", pa.string()),
         ("event_id", pa.string()),
         ("metric", pa.string()),
-        ("reason", pa.string()),
+        ("reason", pa.string()),  # the detail, with the value: what an engineer fixing the message reads
         ("raw", pa.binary()),
         ("quarantined_at", UTC_US),
         ("event_date", pa.date32()),  # the partition that rejected it; null for unparseable messages
+        ("reason_code", pa.string()),  # the stable kind (carbon_lake/reasons.py): what counts group by
     ]
 )
 
@@ -185,6 +194,8 @@ EMISSIONS_SCHEMA = pa.schema(
      ("factor_id", _TEXT), ("factor_release", _TEXT), ("factor_value", pa.float64()), ("co2e_kg", pa.float64()),
      ("co2_kg", pa.float64()), ("ch4_kg", pa.float64()), ("n2o_kg", pa.float64()), ("biogenic_co2_kg", pa.float64()),
      ("landing_file", _TEXT), ("landing_offset", pa.int64()), ("factor_rule", _TEXT), ("vertical", _TEXT),
-     ("region", _TEXT), ("metric", _TEXT), ("method", _TEXT), ("gwp_basis", _TEXT), ("event_date", pa.date32())]
+     ("region", _TEXT), ("metric", _TEXT), ("method", _TEXT), ("gwp_basis", _TEXT),
+     # the site-data version (instruments) a market row was priced with; null on rows it cannot affect
+     ("site_data_version", _TEXT), ("event_date", pa.date32())]
 )
 EMISSIONS_COLUMNS = EMISSIONS_SCHEMA.names

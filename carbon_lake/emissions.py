@@ -27,15 +27,13 @@ import polars as pl
 
 from carbon_lake.days import event_date
 from carbon_lake.factors import FactorRelease
-from carbon_lake.instruments import load_instruments
+from carbon_lake.rules import LOCATION, MARKET, READING_KEY, ROW_KEY, valid_on
+from carbon_lake.site_data import SiteData, load_site_data
 from carbon_lake.units import units_for
 from carbon_lake.vocabulary import load_vocabulary
 
 GASES = {"co2_kg": "co2_kg_per_unit", "ch4_kg": "ch4_kg_per_unit", "n2o_kg": "n2o_kg_per_unit",
          "biogenic_co2_kg": "biogenic_co2_kg_per_unit"}
-READING = ["source_id", "event_id", "metric"]
-LOCATION_OR_ALL = pl.col("method").is_null() | (pl.col("method") == "location")
-MARKET_OR_ALL = pl.col("method").is_null() | (pl.col("method") == "market")
 
 
 @dataclass(frozen=True)
@@ -69,9 +67,8 @@ def lines_for(silver: pl.DataFrame, factors_dir: Path) -> pl.DataFrame:
     joined = rows.join(effective, on=key).drop("_vertical").with_row_index("_row")
     guarded = joined.filter(pl.col("unless_activities").list.len() > 0)
     if not guarded.is_empty():
-        reading = ["source_id", "event_id"]
-        blocked = (guarded.select("_row", *reading, pl.col("unless_activities").alias("activity")).explode("activity")
-                   .join(silver.select(*reading, "activity"), on=[*reading, "activity"], how="semi"))
+        blocked = (guarded.select("_row", *READING_KEY, pl.col("unless_activities").alias("activity")).explode("activity")
+                   .join(silver.select(*READING_KEY, "activity"), on=[*READING_KEY, "activity"], how="semi"))
         joined = joined.join(blocked.select("_row"), on="_row", how="anti")
     tags = joined.select(pl.col("tags").drop_nulls().unique())["tags"]
     variant = pl.lit(None, pl.Utf8)
@@ -114,8 +111,7 @@ def resolve(lines: pl.DataFrame, release: FactorRelease, factors_dir: Path) -> p
         .unique(subset=["_key", "candidate_region"], keep="first")
         .join(factors_per_canonical(release, factors_dir).rename({"variant": "_variant"}),
               on=["factor_activity", "_variant", "candidate_region", "canonical_unit"])
-        .filter((pl.col("valid_from").is_null() | (pl.col("day") >= pl.col("valid_from")))
-                & (pl.col("valid_to").is_null() | (pl.col("day") < pl.col("valid_to"))))
+        .filter(valid_on(pl.col("day")))
         .sort("_key", "priority")
         .unique(subset="_key", keep="first")
         .drop("factor_activity", "_variant", "canonical_unit", "day", "valid_from", "valid_to")
@@ -134,14 +130,17 @@ def _rule(region: pl.Expr) -> pl.Expr:
     )
 
 
-def split_market(resolved: pl.DataFrame, factors_dir: Path) -> pl.DataFrame:
-    """Market lines split by the site's instrument: covered share at its rate, the rest at the grid average."""
-    instruments = load_instruments(factors_dir)
+def split_market(resolved: pl.DataFrame, site_data: SiteData) -> pl.DataFrame:
+    """Market lines split by the site's instrument: covered share at its rate, the rest at the grid average.
+
+    Every market row records ``site_data.version``, the rest as much as the covered part: the
+    instrument's share sets both quantities, and a line that no instrument covers is priced in
+    full at the grid average because that version declares none for its site and day.
+    """
     market = resolved.filter(pl.col("method") == "market")
     covered_by = (
-        market.select("_line", "org", "site", "ts").join(instruments, on=["org", "site"])
-        .filter((pl.col("ts").dt.date() >= pl.col("valid_from"))
-                & (pl.col("valid_to").is_null() | (pl.col("ts").dt.date() < pl.col("valid_to"))))
+        market.select("_line", "org", "site", "ts").join(site_data.instruments, on=["org", "site"])
+        .filter(valid_on(pl.col("ts").dt.date()))
         .select("_line", "instrument_id", "kind", "share", "co2e_kg_per_kwh")
     )
     market = market.join(covered_by, on="_line", how="left")
@@ -159,17 +158,24 @@ def split_market(resolved: pl.DataFrame, factors_dir: Path) -> pl.DataFrame:
         (pl.col("quantity") * (1 - pl.col("share").fill_null(0.0))).alias("quantity"),
         grid_rule.alias("factor_rule"),
     )
-    return pl.concat([covered, rest], how="diagonal_relaxed").drop("instrument_id", "kind", "share", "co2e_kg_per_kwh")
+    return (pl.concat([covered, rest], how="diagonal_relaxed").drop("instrument_id", "kind", "share", "co2e_kg_per_kwh")
+            .with_columns(pl.lit(site_data.version, pl.Utf8).alias("site_data_version")))
 
 
-def apply_factors(silver: pl.DataFrame, release: FactorRelease, factors_dir: Path) -> Priced:
-    """Emission lines for every emitting reading, the readings no factor covers, and coverage."""
+def apply_factors(silver: pl.DataFrame, release: FactorRelease, factors_dir: Path,
+                  site_data: SiteData | None = None) -> Priced:
+    """Emission lines for every emitting reading, the readings no factor covers, and coverage.
+
+    ``site_data`` (the instruments market rows are priced with) defaults to the newest sealed
+    version, as ``load_release`` does for factors; the pipeline passes the pinned one.
+    """
+    site_data = site_data or load_site_data(factors_dir)
     lines = lines_for(silver, factors_dir).with_row_index("_line")
     region = pl.col("region").fill_null("GLOBAL")
     resolved = resolve(lines, release, factors_dir).with_columns(_rule(region).alias("factor_rule"))
     found = resolved.filter(pl.col("factor_id").is_not_null())
     priced = pl.concat([found.filter(pl.col("method").is_null() | (pl.col("method") != "market")),
-                        split_market(found, factors_dir)], how="diagonal_relaxed")
+                        split_market(found, site_data)], how="diagonal_relaxed")
     emissions = priced.select(
         "source_id", "event_id", "ts", "org", "site", pl.col("scope").cast(pl.Int8), "category", "activity",
         "quantity", pl.col("canonical_unit").alias("unit"), "factor_id",
@@ -178,7 +184,7 @@ def apply_factors(silver: pl.DataFrame, release: FactorRelease, factors_dir: Pat
         (pl.col("quantity") * pl.col("co2e_kg_per_unit")).alias("co2e_kg"),
         *[(pl.col("quantity") * pl.col(per_unit)).alias(name) for name, per_unit in GASES.items()],
         "landing_file", "landing_offset", "factor_rule", "vertical", "region", "metric", "method", "gwp_basis",
-        event_date(),
+        "site_data_version", event_date(),
     )
     missing = resolved.filter(pl.col("factor_id").is_null())
     variant_missing = pl.col("variant_tag").is_not_null() & pl.col("variant").is_null()
@@ -193,7 +199,7 @@ def apply_factors(silver: pl.DataFrame, release: FactorRelease, factors_dir: Pat
                 pl.when(pl.col("variant").is_not_null()).then(pl.format(" ({})", "variant")).otherwise(pl.lit("")),
                 "canonical_unit", region, pl.col("ts").dt.date(), pl.lit(release.version)))
             .alias("reason"))
-        .unique(subset=READING, keep="first", maintain_order=True)
+        .unique(subset=ROW_KEY, keep="first", maintain_order=True)
         .select(*silver.columns, "reason")
     )
     coverage = (
@@ -216,8 +222,8 @@ def scope_totals(emissions: pl.DataFrame) -> pl.DataFrame:
     """
     return (
         emissions.group_by("org", "site", pl.col("ts").dt.truncate("1mo").dt.date().alias("month"), "scope")
-        .agg(pl.col("co2e_kg").filter(LOCATION_OR_ALL).sum(),
-             pl.col("co2e_kg").filter(MARKET_OR_ALL).sum().alias("co2e_kg_market"),
-             pl.col("biogenic_co2_kg").filter(LOCATION_OR_ALL).sum())
+        .agg(pl.col("co2e_kg").filter(LOCATION).sum(),
+             pl.col("co2e_kg").filter(MARKET).sum().alias("co2e_kg_market"),
+             pl.col("biogenic_co2_kg").filter(LOCATION).sum())
         .sort("org", "site", "month", "scope")
     )

@@ -14,15 +14,16 @@ from pathlib import Path
 import polars as pl
 
 from carbon_lake import warehouse
+from carbon_lake.rules import in_inventory_sql
 
 GRAM = 0.001  # kg
 KEYS = ["org", "site", "month", "scope"]
 RECONCILE_SQL = (
     "SELECT (SELECT coalesce(sum(co2e_kg), 0) FROM scope_totals)"
-    " - (SELECT coalesce(sum(co2e_kg), 0) FROM emissions WHERE method IS NULL OR method = 'location')"
+    f" - (SELECT coalesce(sum(co2e_kg), 0) FROM emissions WHERE {in_inventory_sql('location')})"
     " AS location_difference_kg,"
     " (SELECT coalesce(sum(co2e_kg_market), 0) FROM scope_totals)"
-    " - (SELECT coalesce(sum(co2e_kg), 0) FROM emissions WHERE method IS NULL OR method = 'market')"
+    f" - (SELECT coalesce(sum(co2e_kg), 0) FROM emissions WHERE {in_inventory_sql('market')})"
     " AS market_difference_kg"
 )
 

@@ -16,9 +16,7 @@ by the GWP table itself: 1 kg leaked is GWP kg CO2e.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -26,15 +24,16 @@ from pathlib import Path
 import polars as pl
 
 from carbon_lake.contracts import ContractError
+from carbon_lake.refrigerants import alias_factors, load_aliases
+from carbon_lake.rules import overlapping_windows
+from carbon_lake.seal import check_seal, list_versions
 from carbon_lake.units import units_for
 from carbon_lake.vocabulary import load_vocabulary
 
-VERSION = re.compile(r"^\d{4}\.\d+\.\d+$")
 GAS_COLUMNS = ["co2_kg_per_unit", "ch4_kg_per_unit", "n2o_kg_per_unit", "biogenic_co2_kg_per_unit",
                "published_co2e_kg_per_unit", "uncertainty_pct_95"]
 REQUIRED_TEXT = ["factor_id", "activity", "region", "unit", "source_authority", "source_document", "license"]
 KEY = ["activity", "variant", "region", "canonical_unit"]
-FAR_PAST, FAR_FUTURE = pl.date(1900, 1, 1), pl.date(9999, 12, 31)
 
 
 @dataclass(frozen=True)
@@ -46,15 +45,9 @@ class FactorRelease:
     factors: pl.DataFrame  # the file's columns plus canonical_unit, co2e_kg_per_unit, gwp_basis, co2e_rule, release
 
 
-def _version_key(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in version.split("."))
-
-
 def list_releases(factors_dir: Path) -> list[str]:
     """Release versions on disk, oldest first."""
-    root = factors_dir / "releases"
-    found = [p.name for p in root.iterdir() if p.is_dir() and VERSION.match(p.name)] if root.exists() else []
-    return sorted(found, key=_version_key)
+    return list_versions(factors_dir / "releases")
 
 
 @lru_cache(maxsize=8)
@@ -118,14 +111,7 @@ def validate_factors(factors: pl.DataFrame, where: str) -> None:
                                 "a published CO2e, or CO2 (or biogenic CO2), CH4 and N2O to compute it from")
         if row["valid_from"] and row["valid_to"] and row["valid_from"] >= row["valid_to"]:
             raise ContractError(f"{here}: valid_to", str(row["valid_to"]), f"a date after valid_from {row['valid_from']}")
-    windows = factors.with_row_index("line", offset=2).with_columns(
-        pl.col("valid_from").fill_null(FAR_PAST), pl.col("valid_to").fill_null(FAR_FUTURE),
-        pl.col("variant").fill_null(""))
-    overlaps = (
-        windows.join(windows, on=KEY, suffix="_other")
-        .filter((pl.col("line") < pl.col("line_other")) & (pl.col("valid_from") < pl.col("valid_to_other"))
-                & (pl.col("valid_from_other") < pl.col("valid_to")))
-    )
+    overlaps = overlapping_windows(factors, KEY)
     if overlaps.height:
         row = overlaps.row(0, named=True)
         raise ContractError(
@@ -151,15 +137,21 @@ def _with_co2e(factors: pl.DataFrame, factors_dir: Path, basis: str) -> pl.DataF
 
 
 def refrigerant_factors(factors_dir: Path, basis: str) -> pl.DataFrame:
-    """One factor per refrigerant in the GWP table: 1 kg released is GWP100 kg CO2e."""
-    table = load_gwp(factors_dir).filter((pl.col("basis") == basis) & (pl.col("kind") == "refrigerant"))
-    return table.select(
+    """One factor per refrigerant in the GWP table, and one per cited alias of it (``refrigerant_aliases.csv``).
+
+    1 kg released is GWP100 kg CO2e. An alias (R-134a for HFC-134a) is a row of its own rather
+    than a rewrite of the tag, so a leak is matched on its tag exactly as written and its emission
+    row still names the gas that priced it (see :mod:`carbon_lake.refrigerants`).
+    """
+    gwp_table = load_gwp(factors_dir)
+    gases = gwp_table.filter((pl.col("basis") == basis) & (pl.col("kind") == "refrigerant")).select(
         pl.col("gwp_id").alias("factor_id"), pl.lit("refrigerant").alias("activity"), pl.col("gas").alias("variant"),
         pl.lit("GLOBAL").alias("region"), pl.lit("kg").alias("unit"), pl.lit("kg").alias("canonical_unit"),
         pl.col("gwp100").alias("co2e_kg_per_unit"), pl.lit(basis).alias("gwp_basis"),
         pl.lit("kg of gas x GWP100").alias("co2e_rule"),
         "source_authority", "source_document", "source_year", "license", "notes",
     )
+    return pl.concat([gases, alias_factors(gases, load_aliases(factors_dir, gwp_table))], how="diagonal_relaxed")
 
 
 @lru_cache(maxsize=16)
@@ -173,11 +165,7 @@ def load_release(factors_dir: Path, version: str | None = None) -> FactorRelease
         raise ContractError("factor_release", version, f"one of {', '.join(versions)}")
     folder = factors_dir / "releases" / version
     meta = json.loads((folder / "release.json").read_text())
-    digest = hashlib.sha256((folder / "factors.csv").read_bytes()).hexdigest()
-    if digest != meta.get("factors_sha256"):
-        raise ContractError(f"release {version} factors.csv sha256", digest,
-                            f"{meta.get('factors_sha256')} as published in release.json (a published release is "
-                            "never edited: publish a correction as a new release)")
+    check_seal(folder, {"factors.csv": meta.get("factors_sha256")}, f"release {version}")
     where = f"release {version} factors.csv"
     factors = pl.read_csv(
         folder / "factors.csv", infer_schema=False,

@@ -4,8 +4,9 @@ Under the GHG Protocol Scope 2 Guidance the market-based method prices the elect
 contract covers at the contract's emission rate (zero for renewable PPAs and certificates, the
 supplier's disclosed rate for a tariff) and the rest at the residual mix, or at the grid
 average where no residual mix is available. Instruments are declared as data
-(``emission_factors/instruments.csv``): the site, the validity window, the share of the site's
-consumption covered and the rate, with the evidence an auditor would ask for.
+(``instruments.csv`` of a sealed site-data version, :mod:`carbon_lake.site_data`): the site, the
+validity window, the share of the site's consumption covered and the rate, with the evidence an
+auditor would ask for. A market row names its instrument by ``instrument_id``, so an id is used once.
 """
 
 from __future__ import annotations
@@ -21,17 +22,21 @@ SCHEMA = {"instrument_id": pl.Utf8, "org": pl.Utf8, "site": pl.Utf8, "kind": pl.
           "valid_to": pl.Date, "share": pl.Float64, "co2e_kg_per_kwh": pl.Float64, "evidence": pl.Utf8}
 
 
-def load_instruments(factors_dir: Path) -> pl.DataFrame:
-    """The declared instruments, validated; an empty table when the file is absent."""
-    path = factors_dir / "instruments.csv"
+def load_instruments(folder: Path) -> pl.DataFrame:
+    """The instruments declared in ``folder``, validated; an empty table when the file is absent."""
+    path = folder / "instruments.csv"
     if not path.exists():
         return pl.DataFrame(schema=SCHEMA)
     table = pl.read_csv(path, schema=SCHEMA)
+    seen: set[str] = set()
     for line, row in enumerate(table.iter_rows(named=True), start=2):
         where = f"instruments.csv line {line}"
         for column in ("instrument_id", "org", "site", "evidence"):
             if not (row[column] or "").strip():
                 raise ContractError(f"{where}: {column}", row[column], "a non-empty value")
+        if row["instrument_id"] in seen:
+            raise ContractError(f"{where}: instrument_id", row["instrument_id"], "an id not used before in this file")
+        seen.add(row["instrument_id"])
         if row["kind"] not in KINDS:
             raise ContractError(f"{where}: kind", row["kind"], " | ".join(KINDS))
         if row["share"] is None or not 0 < row["share"] <= 1:

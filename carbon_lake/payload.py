@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from carbon_lake.contracts import MAX_PAYLOAD_BYTES, SCHEMA_TELEMETRY, ContractError, Topic, check_identifier
+from carbon_lake.contracts import (DEFAULT_ORG, MAX_PAYLOAD_BYTES, SCHEMA_TELEMETRY, ContractError, Topic,
+                                   check_identifier)
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class Rejection:
     """A reading (or a whole message, when ``event_id`` is None) that could not be parsed."""
 
     reason: str
+    code: str
     source_id: str | None = None
     event_id: str | None = None
 
@@ -85,6 +87,29 @@ def _tags(field_name: str, tags: object) -> dict[str, Any]:
     return tags
 
 
+def _placed(where: Topic, tags: dict[str, Any], dot: str) -> dict[str, str | None]:
+    """``org``, ``site`` and ``region`` of one reading, its own tags over its message's.
+
+    The topic's org is the authority: the broker's ACL (MQTT) or the token (HTTP) vouched for
+    it, and ``carbon-lake ingest --org`` declared it. A payload whose ``tags.org`` names another
+    org is quarantined, never re-filed under the org it claims; only a file ingested without
+    ``--org`` (topic org :data:`DEFAULT_ORG`) takes its org from the payload. The site comes
+    from the topic for devices and from ``tags.site`` for files.
+    """
+    org, claimed = where.org, tags.get("org")
+    if claimed is not None:
+        claimed = check_identifier(f"{dot}tags.org", claimed)
+        if where.site is None and where.org == DEFAULT_ORG:
+            org = claimed
+        elif claimed != org:
+            given = "the file was ingested for (--org)" if where.site is None else "the topic names"
+            raise ContractError(f"{dot}tags.org", claimed, f"the organisation {given}, {org!r}", code="org_mismatch")
+    site = where.site or check_identifier(f"{dot}tags.site", tags.get("site"))
+    region = tags.get("region")
+    return {"org": org, "site": site,
+            "region": None if region is None else check_identifier(f"{dot}tags.region", region)}
+
+
 def _event_id(field_name: str, value: object) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
@@ -94,11 +119,13 @@ def _event_id(field_name: str, value: object) -> str:
 def decode(payload: bytes) -> dict[str, Any]:
     """UTF-8 JSON object, or a ContractError naming what is wrong with the bytes."""
     if len(payload) > MAX_PAYLOAD_BYTES:
-        raise ContractError("payload", f"{len(payload)} bytes", f"at most {MAX_PAYLOAD_BYTES} bytes (left unparsed)")
+        raise ContractError("payload", f"{len(payload)} bytes", f"at most {MAX_PAYLOAD_BYTES} bytes (left unparsed)",
+                            code="payload_too_large")
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ContractError("payload", f"byte 0x{payload[exc.start]:02x} at offset {exc.start}", "UTF-8 text") from None
+        raise ContractError("payload", f"byte 0x{payload[exc.start]:02x} at offset {exc.start}", "UTF-8 text",
+                            code="payload_not_utf8") from None
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -108,7 +135,7 @@ def decode(payload: bytes) -> dict[str, Any]:
     except ValueError as exc:  # Python's limit on integer digits (a denial-of-service guard)
         raise ContractError("payload", text[:40], f"JSON numbers Python can read ({exc})") from None
     if not isinstance(document, dict):
-        raise ContractError("payload", document, "a JSON object")
+        raise ContractError("payload", document, "a JSON object", code="payload_not_object")
     return document
 
 
@@ -126,10 +153,6 @@ def parse_message(topic: str, payload: bytes) -> ParsedMessage:
             raise ContractError("schema", schema, repr(SCHEMA_TELEMETRY))
         source_id = check_identifier("source_id", document.get("source_id"))
         tags = _tags("tags", document.get("tags"))
-        site = where.site or check_identifier("tags.site", tags.get("site"))
-        region = tags.get("region")
-        if region is not None:
-            region = check_identifier("tags.region", region)
         vertical = document.get("vertical")
         if vertical is not None and not isinstance(vertical, str):
             raise ContractError("vertical", vertical, "a string")
@@ -141,13 +164,10 @@ def parse_message(topic: str, payload: bytes) -> ParsedMessage:
         else:
             items = [("", document)]
     except ContractError as exc:
-        out.rejections.append(Rejection(reason=str(exc)))
+        out.rejections.append(Rejection(reason=str(exc), code=exc.code))
         return out
 
-    base = {
-        "org": where.org, "site": site, "device_id": where.device_id or source_id,
-        "source_id": source_id, "vertical": vertical, "region": region,
-    }
+    base = {"device_id": where.device_id or source_id, "source_id": source_id, "vertical": vertical}
     for prefix, reading in items:
         dot = f"{prefix}." if prefix else ""
         event_id = None
@@ -158,12 +178,13 @@ def parse_message(topic: str, payload: bytes) -> ParsedMessage:
             ts = parse_timestamp(f"{dot}ts", reading.get("ts"))
             metrics = parse_metrics(f"{dot}metrics", reading.get("metrics"))
             reading_tags = {**tags, **_tags(f"{dot}tags", reading.get("tags"))} if prefix else tags
+            placed = _placed(where, reading_tags, dot)
         except ContractError as exc:
-            out.rejections.append(Rejection(reason=str(exc), source_id=source_id, event_id=event_id))
+            out.rejections.append(Rejection(reason=str(exc), code=exc.code, source_id=source_id, event_id=event_id))
             continue
         tags_json = json.dumps(reading_tags, sort_keys=True) if reading_tags else None
         for metric, value, unit in metrics:
-            out.rows.append({**base, "event_id": event_id, "ts": ts, "metric": metric,
+            out.rows.append({**base, **placed, "event_id": event_id, "ts": ts, "metric": metric,
                              "value": value, "unit": unit, "tags": tags_json})
     return out
 

@@ -118,6 +118,7 @@ SELECT off, batch, readings, reading_keys, braces - 1 - has_tags::INT AS braces_
         AND (NOT has_tags OR tags_clean(d.tags))
         AND (topic_site IS NOT NULL OR is_identifier(json_string(tags['site'])))
         AND (tags['region'] IS NULL OR is_identifier(json_string(tags['region'])))
+        AND NOT list_contains(map_keys(tags), 'org')  -- the payload's org is checked by parse_message
         AND (d.vertical IS NULL OR json_type(d.vertical) = 'VARCHAR')  -- (a JSON null is NULL here)
         AND len(readings) > 0 AND len(readings) = len(reading_keys)
         AND brackets = batch::INT, false) AS clean
@@ -136,6 +137,7 @@ FROM (
 
 CREATE TEMP TABLE readings AS
 SELECT off, ri, event_id, metric_names, metric_values, own_tags, r.tags AS reading_tags,
+    CASE WHEN own_tags THEN json_string(r.tags['region']) END AS own_region,
     CASE WHEN ts_ok THEN ts_micros(p) END AS ts,
     batch::INT + 1 + own_tags::INT AS braces,  -- the reading itself, its metrics, its tags
     coalesce(CASE WHEN len(rk) = list_contains(rk, 'event_id')::INT + list_contains(rk, 'ts')::INT
@@ -144,7 +146,10 @@ SELECT off, ri, event_id, metric_names, metric_values, own_tags, r.tags AS readi
              AND is_identifier(event_id) AND ts_ok AND json_type(r.metrics) = 'OBJECT'
              AND len(metric_names) > 0 AND len(metric_names) = len(metric_values)
              AND (len(metric_names) = 1 OR no_repeats(metric_names))
-             AND (NOT own_tags OR tags_clean(r.tags)), false) AS clean
+             AND (NOT own_tags OR tags_clean(r.tags))
+             -- a reading's own region wins over its message's; its own org or site, rare, go to parse_message
+             AND (NOT own_tags OR r.tags['region'] IS NULL OR is_identifier(json_string(r.tags['region'])))
+             AND (NOT own_tags OR NOT list_has_any(map_keys(r.tags), ['org', 'site'])), false) AS clean
 FROM (
     SELECT *, list_contains(rk, 'tags') AS own_tags,
         CASE json_type(r.event_id) WHEN 'VARCHAR' THEN r.event_id ->> '$'
@@ -198,7 +203,7 @@ WITH merged AS (
     SELECT off, reading_tags, merged_tags(messages.tags, reading_tags) AS own_tags_text
     FROM (SELECT DISTINCT off, reading_tags FROM readings WHERE own_tags) JOIN messages USING (off)
 )
-SELECT off AS landing_offset, ri, event_id, ts, own_tags, own_tags_text
+SELECT off AS landing_offset, ri, event_id, ts, own_tags, own_tags_text, own_region
 FROM readings LEFT JOIN merged USING (off, reading_tags)
 WHERE off NOT IN (SELECT off FROM doubtful)
 ORDER BY off, ri
@@ -313,6 +318,7 @@ class BulkDecoder:
             metrics.join(readings, on=["landing_offset", "ri"], how="left", maintain_order="left")
             .join(messages, on="landing_offset", how="left", maintain_order="left")
             .with_columns(pl.when("own_tags").then("own_tags_text").otherwise("tags_text").alias("tags"),
+                          pl.coalesce("own_region", "region").alias("region"),
                           pl.col("ts").cast(pl.Datetime("us", "UTC")))
             .select("landing_offset", *_ROW_COLUMNS)
         )

@@ -19,11 +19,11 @@ from pandera.polars import DataFrameSchema
 from carbon_lake import warehouse
 from carbon_lake.bronze import parse_each
 from carbon_lake.chimney import ACTIVITIES as CHIMNEY_ACTIVITIES
-from carbon_lake.chimney import chimney_flows, integrate_hourly, load_chimneys, self_check
+from carbon_lake.chimney import chimney_flows, integrate_hourly, self_check
 from carbon_lake.contracts import (BRONZE_TABLE_SCHEMA, DEVICE_STATUS_SCHEMA, EMISSIONS_COLUMNS, EMISSIONS_SCHEMA,
                                    FIRST_EVENT_DATE, QUARANTINE_SCHEMA, SILVER_SCHEMA, UNSYNCED_CLOCK)
 from carbon_lake.days import Days, contiguous, event_date
-from carbon_lake.emissions import LOCATION_OR_ALL, MARKET_OR_ALL, apply_factors, scope_totals
+from carbon_lake.emissions import apply_factors, scope_totals
 from carbon_lake.factors import all_factors, load_release
 from carbon_lake.kpis import parse_weights, sustainability_score, vertical_kpis
 from carbon_lake.lake import (PARTITION, data_files, read_table, replace_days, rows_by_day, scan_table,
@@ -31,7 +31,9 @@ from carbon_lake.lake import (PARTITION, data_files, read_table, replace_days, r
 from carbon_lake.landing import list_landing_files
 from carbon_lake.quarantine import STAGES, quarantine_frame, reasons, with_raw
 from carbon_lake.settings import Settings
-from carbon_lake.silver import KEY, cross_day_copies, to_silver
+from carbon_lake.rules import LOCATION, MARKET, READING_KEY
+from carbon_lake.silver import cross_day_copies, to_silver
+from carbon_lake.site_data import load_site_data
 from carbon_lake.validation import EMISSIONS_CONTRACT, SILVER_CONTRACT, combine_violations, violations
 
 LEDGER_SCHEMA = pa.schema(
@@ -221,12 +223,12 @@ def bronze_to_silver(settings: Settings, days: Days) -> StageResult:
     totals, duplicates = _Totals(), 0
     for part in days.split(rows_by_day(tables.bronze), settings.chunk_rows):
         on_days = bronze.filter(part.holds_date()).collect()
-        elsewhere = copies.filter(~part.holds_date()).join(copies.filter(part.holds_date()).select(KEY), on=KEY,
+        elsewhere = copies.filter(~part.holds_date()).join(copies.filter(part.holds_date()).select(READING_KEY), on=READING_KEY,
                                                             how="semi")
         if not elsewhere.is_empty():  # rarely: an id reused on another day
             others = Days(min(elsewhere["event_date"]), max(elsewhere["event_date"]))
             on_days = pl.concat([on_days, bronze.filter(others.holds_date() & ~part.holds_date())
-                                 .join(elsewhere.lazy().select(KEY).unique(), on=KEY, how="semi").collect()])
+                                 .join(elsewhere.lazy().select(READING_KEY).unique(), on=READING_KEY, how="semi").collect()])
         silver, rejected, absorbed = to_silver(on_days.drop("event_date"), settings.factors_dir)
         silver = silver.filter(part.holds_ts())
         rejected = rejected.filter(part.holds_ts()).with_columns(event_date())
@@ -261,19 +263,20 @@ def silver_to_emissions(settings: Settings, days: Days) -> StageResult:
     then point the warehouse's ``emissions`` view at the new version."""
     tables = Tables(settings)
     release = load_release(settings.factors_dir, settings.factor_release)
+    site_data = load_site_data(settings.factors_dir, settings.site_data_release)
     totals, coverage, co2e = _Totals(), [], Counter()
     for part in days.split(rows_by_day(tables.silver), settings.chunk_rows):
         silver = scan_silver(settings, part).collect()
-        priced = apply_factors(silver, release, settings.factors_dir)
+        priced = apply_factors(silver, release, settings.factors_dir, site_data)
         written = priced.emissions.select(EMISSIONS_COLUMNS)
         replace_days(tables.quarantine("emissions"),
                      quarantine_frame("emissions", with_raw(settings.home, priced.unmatched.with_columns(event_date()))),
                      QUARANTINE_SCHEMA, part)
         replace_days(tables.emissions, written, EMISSIONS_SCHEMA, part)
-        location = pl.col("co2e_kg").filter(LOCATION_OR_ALL).sum()  # the per-day series: nothing counted twice
+        location = pl.col("co2e_kg").filter(LOCATION).sum()  # the per-day series: nothing counted twice
         totals.add(silver.height, written, priced.unmatched, location, EMISSIONS_CONTRACT)
         co2e.update(written.select(location.alias("location"),
-                                   pl.col("co2e_kg").filter(MARKET_OR_ALL).sum().alias("market")).row(0, named=True))
+                                   pl.col("co2e_kg").filter(MARKET).sum().alias("market")).row(0, named=True))
         coverage.append(priced.coverage)
     coverage_table = pl.concat(coverage)
     warehouse.replace_range(settings.warehouse_path, {"factor_coverage": coverage_table}, "event_date",
@@ -281,6 +284,7 @@ def silver_to_emissions(settings: Settings, days: Days) -> StageResult:
     warehouse.replace_parquet_view(settings.warehouse_path, "emissions", data_files(tables.emissions),
                                    EMISSIONS_SCHEMA, PARTITION)
     return totals.result({"days": str(days), "factor_release": release.version, "gwp_basis": release.gwp_basis,
+                          "site_data_version": site_data.version,
                           "silver_version": table_version(tables.silver),
                           "emissions_version": table_version(tables.emissions),
                           "co2e_kg_location": co2e["location"], "co2e_kg_market": co2e["market"],
@@ -303,23 +307,27 @@ def _coverage_share(coverage: pl.DataFrame) -> float:
     return float(required["covered"].sum()) / lines if lines else 1.0
 
 
-def _chimney_flows(settings: Settings) -> pl.DataFrame:
-    """Chimney readings with their kg/s: only the chimney activities' rows are read."""
+def _chimney_flows(settings: Settings) -> tuple[pl.DataFrame, str]:
+    """Chimney readings with their kg/s (only the chimney activities' rows are read), and the
+    site-data version whose geometry gave them."""
     readings = scan_silver(settings).filter(pl.col("activity").is_in(CHIMNEY_ACTIVITIES)).collect()
-    return chimney_flows(readings, load_chimneys(settings.factors_dir))
+    site_data = load_site_data(settings.factors_dir, settings.site_data_release)
+    return chimney_flows(readings, site_data.chimneys), site_data.version
 
 
 def silver_to_chimney_co2(settings: Settings) -> StageResult:
-    """Measured chimney CO2 per sensor and hour (physics, not factors) as ``chimney_co2``."""
-    flows = _chimney_flows(settings)
-    hourly = integrate_hourly(flows, settings.chimney_max_gap_seconds)
+    """Measured chimney CO2 per sensor and hour (physics, not factors) as ``chimney_co2``, each
+    row with the site-data version of the chimney geometry it was computed with."""
+    flows, site_data_version = _chimney_flows(settings)
+    hourly = integrate_hourly(flows, settings.chimney_max_gap_seconds).with_columns(
+        pl.lit(site_data_version, pl.Utf8).alias("site_data_version"))
     warehouse.replace_tables(settings.warehouse_path, {"chimney_co2": hourly})
     measured, gaps = float(hourly["measured_s"].sum() or 0), float(hourly["gap_s"].sum() or 0)
     return StageResult(
         rows_in=flows.height, rows_out=hourly.height, preview=hourly.head(10),
         details={"co2_kg": float(hourly["co2_kg"].sum() or 0.0), "measured_s": measured, "gap_s": gaps,
                  "coverage": measured / (measured + gaps) if measured + gaps else 0.0,
-                 "max_gap_s": settings.chimney_max_gap_seconds},
+                 "max_gap_s": settings.chimney_max_gap_seconds, "site_data_version": site_data_version},
     )
 
 
@@ -328,7 +336,7 @@ CHIMNEY_SELF_CHECK_TOLERANCE = 0.01  # 1%: float32 firmware arithmetic and round
 
 def chimney_self_check(settings: Settings) -> dict[str, float | int]:
     """Agreement between the kg/s chimney nodes report and the pipeline's physics (see ``chimney.self_check``)."""
-    return self_check(_chimney_flows(settings), CHIMNEY_SELF_CHECK_TOLERANCE)
+    return self_check(_chimney_flows(settings)[0], CHIMNEY_SELF_CHECK_TOLERANCE)
 
 
 def emissions_to_scope_totals(settings: Settings, days: Days) -> StageResult:

@@ -35,13 +35,14 @@ def _env_number(name: str, default: float, cast: type) -> Any:
 
 @dataclass(frozen=True)
 class Settings:
-    """Where the lake is, which broker to talk to, which factor release to apply."""
+    """Where the lake is, which broker to talk to, which factor release and site data to apply."""
 
     home: Path = Path("lake")
     broker_url: str = "mqtt://127.0.0.1:1883"
     mqtt_protocol: str = "5"
     factors_dir: Path = REPO_ROOT / "emission_factors"
     factor_release: str | None = None
+    site_data_release: str | None = None  # instruments and chimneys (carbon_lake/site_data.py); None: the newest
     flush_seconds: float = 1.0
     flush_messages: int = 5000
     flush_bytes: int = 16 * 1024 * 1024  # with large gateway batches, bytes bound memory before the count does
@@ -69,6 +70,7 @@ class Settings:
             mqtt_protocol=_env("CARBON_LAKE_MQTT_PROTOCOL", cls.mqtt_protocol),
             factors_dir=Path(_env("CARBON_LAKE_FACTORS_DIR", str(cls.factors_dir))),
             factor_release=os.environ.get("CARBON_LAKE_FACTOR_RELEASE") or None,
+            site_data_release=os.environ.get("CARBON_LAKE_SITE_DATA_RELEASE", "").strip() or None,
             flush_seconds=_env_number("CARBON_LAKE_FLUSH_SECONDS", cls.flush_seconds, float),
             flush_messages=_env_number("CARBON_LAKE_FLUSH_MESSAGES", cls.flush_messages, int),
             flush_bytes=_env_number("CARBON_LAKE_FLUSH_BYTES", cls.flush_bytes, int),
@@ -131,6 +133,8 @@ class Settings:
         }
         if self.factor_release:
             env["CARBON_LAKE_FACTOR_RELEASE"] = self.factor_release
+        if self.site_data_release:
+            env["CARBON_LAKE_SITE_DATA_RELEASE"] = self.site_data_release
         if self.share_group:
             env["CARBON_LAKE_SHARE_GROUP"] = self.share_group
         optional = {"CARBON_LAKE_MQTT_USERNAME": self.mqtt_username, "CARBON_LAKE_MQTT_PASSWORD": self.mqtt_password,

@@ -14,10 +14,11 @@ import polars as pl
 
 from carbon_lake.contracts import BRONZE_SCHEMA, SILVER_SCHEMA, ContractError
 from carbon_lake.days import Days, event_date
+from carbon_lake.rules import READING_KEY as KEY
+from carbon_lake.rules import ROW_KEY
 from carbon_lake.units import units_for
 from carbon_lake.vocabulary import load_vocabulary
 
-KEY = ["source_id", "event_id"]
 BRONZE_COLUMNS = [f.name for f in BRONZE_SCHEMA]
 SILVER_COLUMNS = [f.name for f in SILVER_SCHEMA]
 
@@ -117,10 +118,11 @@ def cross_day_copies(bronze_files: list[str], days: Days) -> pl.DataFrame:
 
 
 def repeated_keys(silver_files: list[str]) -> pl.DataFrame:
-    """``(source_id, event_id, metric, copies)`` for every silver key held more than once, on any days."""
+    """``(source_id, event_id, metric, copies)`` for every silver row key (:data:`ROW_KEY`: one metric of
+    one reading) held more than once, on any days."""
     if not silver_files:
         return pl.DataFrame(schema={"source_id": pl.Utf8, "event_id": pl.Utf8, "metric": pl.Utf8, "copies": pl.Int64})
-    return _over_keys(silver_files, " SELECT source_id, event_id, metric, count(*) AS copies FROM keyed"
+    return _over_keys(silver_files, f" SELECT {', '.join(ROW_KEY)}, count(*) AS copies FROM keyed"
                                     " GROUP BY ALL HAVING count(*) > 1 ORDER BY ALL", {})
 
 

@@ -23,6 +23,11 @@ def _on_its_day(data: pa.PolarsData) -> pl.LazyFrame:
     return data.lazyframe.select(pl.col("ts").dt.convert_time_zone("UTC").dt.date() == pl.col("event_date"))
 
 
+def _market_names_site_data(data: pa.PolarsData) -> pl.LazyFrame:
+    """A market row without its site-data version could not be traced to the contracts that priced it."""
+    return data.lazyframe.select(pl.col("method").ne_missing("market") | pl.col("site_data_version").is_not_null())
+
+
 FINITE = pa.Check(_finite, name="expected a finite number")
 REQUIRED = {"source_id", "event_id", "ts", "metric", "value", "activity", "quantity", "canonical_unit",
             "event_date", "landing_file", "landing_offset"}
@@ -47,6 +52,7 @@ EMISSIONS_CONTRACT = pa.DataFrameSchema(
         "method": pa.Column(str, pa.Check.isin(["location", "market"]), nullable=True),
         "event_date": pa.Column(pl.Date, nullable=False),
     },
+    checks=[pa.Check(_market_names_site_data, name="expected site_data_version on every market row")],
     strict=True, name="emissions",
 )
 

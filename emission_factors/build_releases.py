@@ -35,11 +35,20 @@ GWP_COLUMNS = ["gwp_id", "gas", "basis", "gwp100", "kind", "source_authority", "
 GREENHOUSE_GASES = {"CO2", "CH4", "N2O", "CH4_fossil", "CH4_non_fossil"}
 
 IPCC_WOOD_NCV_TJ_PER_KG = 15.6e-6  # IPCC 2006 Vol. 2 Ch. 1 Table 1.2, 'Wood/Wood Waste': 15.6 TJ/Gg
-GLOBAL_PROXY_NOTE = (
-    "GLOBAL proxy: the UK factor applied where no national factor is in the release. Combustion "
-    "factors follow the fuel's carbon content rather than the country, which makes this a "
-    "reasonable default; a national factor, when added, takes precedence by region. "
-)
+
+
+def _proxy_note(whose: str, why: str = "") -> str:
+    """Why a national combustion factor may stand in for the world, and what overrides it."""
+    return (f"GLOBAL proxy: the {whose} factor applied where no national factor is in the release{why}. Combustion "
+            "factors follow the fuel's carbon content rather than the country, which makes this a "
+            "reasonable default; a national factor, when added, takes precedence by region. ")
+
+
+GLOBAL_PROXY_NOTE = _proxy_note("UK")
+# No DESNZ (or IPCC) propane factor is in the reference, so the EPA's is the only propane factor to stand in;
+# without it a propane reading outside the US would be quarantined, and pricing it as LPG would be a silent swap.
+PROPANE_PROXY_NOTE = _proxy_note("US EPA", " (the reference has no UK DESNZ or IPCC propane factor; propane is not "
+                                 "priced as LPG)")
 
 
 @dataclass(frozen=True)
@@ -63,12 +72,13 @@ def _electricity(prefix: str) -> list[Pick]:
             Pick("desnz2024-electricity-uk-td-kwh", "electricity_td_losses")]
 
 
-def _proxy(reference_id: str, activity: str, global_reference_id: str | None = None) -> list[Pick]:
-    """The UK factor, and a GLOBAL proxy: the mineral fuel where the UK's has a biofuel blend that
+def _proxy(reference_id: str, activity: str, global_reference_id: str | None = None,
+           note: str = GLOBAL_PROXY_NOTE) -> list[Pick]:
+    """The national factor, and a GLOBAL proxy: the mineral fuel where the UK's has a biofuel blend that
     fuel sold elsewhere may not have (a blend's biogenic share would understate fossil CO2)."""
     proxy = global_reference_id or reference_id
     return [Pick(reference_id, activity),
-            Pick(proxy, activity, region="GLOBAL", factor_id=f"{proxy}-global", note=GLOBAL_PROXY_NOTE)]
+            Pick(proxy, activity, region="GLOBAL", factor_id=f"{proxy}-global", note=note)]
 
 
 COMMON = [
@@ -90,6 +100,17 @@ COMMON = [
         "hgv_rigid_over_17t")],
 ]
 IPCC_FIREWOOD_PER_KG = "ipcc2006-t2_3-firewood-tj"
+EPA2025 = [*_electricity("epa2025"), *COMMON,
+           Pick("epa2025-t1-diesel_distillate_no2-us_gallon", "diesel"),
+           Pick("epa2025-t1-natural_gas-scf", "natural_gas"),
+           Pick("epa2025-t1-natural_gas-mmbtu", "natural_gas"),
+           Pick("epa2025-t1-lpg-us_gallon", "lpg"),
+           Pick("epa2025-t1-heavy_fuel_oil_no6-us_gallon", "fuel_oil"),
+           Pick("epa2025-t1-coal_mixed_industrial-short_ton", "coal"),
+           Pick("epa2025-t1-firewood-short_ton", "firewood"),
+           *[Pick(f"epa2025-{t}-{v}-mile", "vehicle_distance", variant=v) for t, v in (
+               ("table10", "car_passenger"), ("table10", "light_duty_truck"), ("table10", "motorcycle"),
+               ("table8", "hgv_medium_heavy_duty_truck"))]]
 
 RELEASES = {
     "2025.1.0": {
@@ -110,20 +131,20 @@ RELEASES = {
             "vehicle-mile factors; AR5), CO2e of per-gas factors under AR5. Elsewhere as 2025.1.0: UK DESNZ "
             "2024, Ember 2024, IPCC 2006. Supersedes 2025.1.0: the US grid moves to eGRID2023 and the GWP "
             "basis to AR5."),
-        "picks": [*_electricity("epa2025"), *COMMON,
-                  Pick("epa2025-t1-diesel_distillate_no2-us_gallon", "diesel"),
-                  Pick("epa2025-t1-natural_gas-scf", "natural_gas"),
-                  Pick("epa2025-t1-natural_gas-mmbtu", "natural_gas"),
-                  Pick("epa2025-t1-lpg-us_gallon", "lpg"),
-                  Pick("epa2025-t1-heavy_fuel_oil_no6-us_gallon", "fuel_oil"),
-                  Pick("epa2025-t1-coal_mixed_industrial-short_ton", "coal"),
-                  Pick("epa2025-t1-firewood-short_ton", "firewood"),
-                  *[Pick(f"epa2025-{t}-{v}-mile", "vehicle_distance", variant=v) for t, v in (
-                      ("table10", "car_passenger"), ("table10", "light_duty_truck"), ("table10", "motorcycle"),
-                      ("table8", "hgv_medium_heavy_duty_truck"))]],
+        "picks": EPA2025,
+    },
+    "2026.2.0": {
+        "gwp_basis": "AR5",
+        "description": (
+            "As 2026.1.0 (US: EPA GHG Emission Factors Hub 2025, AR5; elsewhere UK DESNZ 2024, Ember 2024, "
+            "IPCC 2006), plus propane as a fuel of its own: EPA Hub 2025 Table 1 row 'Propane' for the US, and "
+            "the same factor as a noted GLOBAL proxy, the reference having no other propane factor. Supersedes "
+            "2026.1.0, under which a propane reading was priced as LPG (an alias in activities.csv); no other "
+            "factor changes."),
+        "picks": [*EPA2025, *_proxy("epa2025-t1-propane-us_gallon", "propane", note=PROPANE_PROXY_NOTE)],
     },
 }
-SUPERSEDES = {"2026.1.0": "2025.1.0"}
+SUPERSEDES = {"2026.1.0": "2025.1.0", "2026.2.0": "2026.1.0"}
 
 
 def _reference() -> dict[str, dict[str, str]]:

@@ -25,6 +25,7 @@ import polars as pl
 import streamlit as st
 
 from carbon_lake import warehouse
+from carbon_lake.rules import IN_INVENTORY_SQL_PARAM
 from carbon_lake.settings import Settings
 
 CACHE_TTL_SECONDS = 5
@@ -36,7 +37,7 @@ HOURLY_UP_TO = timedelta(days=3)
 _WHERE = (
     "($orgs IS NULL OR list_contains($orgs::VARCHAR[], org))"
     " AND ($sites IS NULL OR list_contains($sites::VARCHAR[], site))"
-    " AND (method IS NULL OR method = $method)"
+    f" AND {IN_INVENTORY_SQL_PARAM}"
 )
 
 FileVersion = tuple[int, int]

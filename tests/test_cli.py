@@ -12,7 +12,8 @@ from carbon_lake.settings import REPO_ROOT
 from tests.conftest import cli
 
 COMMANDS = [[], ["demo"], ["land"], ["simulate"], ["ingest"], ["materialize"], ["sql"], ["factors"],
-            ["factors", "list"], ["factors", "validate"], ["factors", "show"], ["factors", "diff"], ["broker"],
+            ["factors", "list"], ["factors", "validate"], ["factors", "show"], ["factors", "diff"],
+            ["factors", "seal-site-data"], ["broker"],
             ["serve-http"], ["devices"], ["devices", "add"], ["devices", "add-landing"]]
 
 
@@ -101,13 +102,16 @@ def test_factors_validate_and_show():
     runner = CliRunner()
     result = runner.invoke(main, ["factors", "validate"])
     assert result.exit_code == 0
-    assert "release 2025.1.0: 69 factors, all cited and valid" in result.output
-    assert "release 2026.1.0: 78 factors, all cited and valid" in result.output
+    # Each count includes the refrigerant factors of the release's GWP basis, cited aliases too
+    # (refrigerant_aliases.csv: R-134a and R-32 under AR4, and R-125 as well under AR5).
+    assert "release 2025.1.0: 71 factors, all cited and valid" in result.output
+    assert "release 2026.1.0: 81 factors, all cited and valid" in result.output
+    assert "release 2026.2.0: 83 factors, all cited and valid" in result.output  # 2026.1.0 plus propane US and GLOBAL
     shown = runner.invoke(main, ["factors", "show", "ember2024-electricity-ke-kwh"])
     assert shown.exit_code == 0
     assert " co2e_kg_per_unit: 0.08483" in shown.output and "average-intensities.json" in shown.output
     missing = runner.invoke(main, ["factors", "show", "nope"])
-    assert missing.exit_code == 1 and "no factor 'nope' in release 2026.1.0" in missing.output
+    assert missing.exit_code == 1 and "no factor 'nope' in release 2026.2.0" in missing.output  # the default, newest
 
 
 def test_factors_validate_names_the_bad_row(tmp_path):

@@ -33,7 +33,8 @@ OBJECT_METRICS = {"electricity": ("electricity", 2, {"Wh": 0.001, "kWh": 1.0, "M
                   "diesel": ("diesel", 1, {"L": 1.0})}
 CANONICAL_PER_FACTOR_UNIT = {"kWh": 1.0, "litre": 1.0, "kg": 1.0, "tonne": 1000.0, "m3": 1.0, "US_gallon": 3.785411784,
                              "short_ton": 907.18474, "scf": 0.028316846592, "MMBtu": 293.0710701722222}
-RELEASE = "2026.1.0"  # the newest release, which materialize pins by default
+RELEASE = "2026.2.0"  # the newest release, which materialize pins by default
+SITE_DATA = "2026.1.0"  # the newest site-data version (instruments, chimneys), likewise
 GWP_AR5 = {"CH4": 28.0, "N2O": 265.0}  # the release's basis (release.json), IPCC AR5 100-year values
 
 
@@ -55,8 +56,8 @@ def release_factors() -> dict[tuple[str, str], float]:
 
 
 def ppa_shares() -> dict[tuple[str, str], float]:
-    """(org, site) -> share of its electricity a zero-emission instrument covers (instruments.csv)."""
-    with open(REPO_ROOT / "emission_factors/instruments.csv", newline="") as handle:
+    """(org, site) -> share of its electricity a zero-emission instrument covers (the site data's instruments.csv)."""
+    with open(REPO_ROOT / f"emission_factors/site_data/{SITE_DATA}/instruments.csv", newline="") as handle:
         return {(row["org"], row["site"]): float(row["share"]) for row in csv.DictReader(handle)
                 if float(row["co2e_kg_per_kwh"]) == 0}
 

@@ -242,7 +242,7 @@ def test_device_rides_out_an_outage_and_a_power_cut_and_every_reading_lands_once
               for slot, activity in enumerate(activities) if r[3 + slot] != "nan"}
     landed = {(e, a): q for e, a, q in silver.select("event_id", "activity", "quantity").iter_rows()}
     assert all(landed[key] == value for key, value in values.items())
-    # The node's own kg/s agrees with the pipeline's physics (same geometry as chimneys.csv).
+    # The node's own kg/s agrees with the pipeline's physics (same geometry as the site data's chimneys.csv).
     check = chimney_self_check(settings)
     assert check["readings_compared"] >= last - 5 and check["disagreeing"] == 0, check
 

@@ -14,10 +14,11 @@ from datetime import datetime, timezone
 import polars as pl
 import pytest
 
-from carbon_lake.chimney import chimney_flows, load_chimneys, self_check
+from carbon_lake.chimney import chimney_flows, self_check
 from carbon_lake.emissions import apply_factors, scope_totals
 from carbon_lake.factors import load_release
 from carbon_lake.settings import Settings
+from carbon_lake.site_data import load_site_data
 from carbon_lake.silver import to_silver
 
 FACTORS_DIR = Settings().factors_dir
@@ -26,6 +27,7 @@ THERM_KWH = 105_505_585.257_348 / 3.6e6  # EC therm (pint's "therm") = 105.50558
 US_GALLON_L = 3.785411784
 IMPERIAL_GALLON_L = 4.54609
 MILE_KM = 1.609344
+NEWEST = "2026.2.0"  # the default release: what priced() uses without release=, and what _release_copy edits
 
 
 def silver(*readings: dict, factors_dir=FACTORS_DIR) -> pl.DataFrame:
@@ -81,12 +83,15 @@ def test_grid_electricity_us_subregion_co2e_is_recomputed_from_the_gases():
 def test_market_based_scope_2_with_a_ppa_and_td_losses_in_scope_3():
     out = priced({"metric": "energy_kwh", "value": 1000, "region": "GB", "org": "nimbus-ai", "site": "lon-dc1",
                   "vertical": "ai_data_center"}).emissions
-    # desnz2024-electricity-uk-kwh: 0.20705 kg/kWh. instruments.csv: a PPA covers 60% of lon-dc1 at 0 kg/kWh.
+    # desnz2024-electricity-uk-kwh: 0.20705 kg/kWh. Site data 2026.1.0, instruments.csv: a PPA covers 60% of lon-dc1
+    # at 0 kg/kWh.
     assert one(out, method="location")["co2e_kg"] == pytest.approx(1000 * 0.20705)
     covered = one(out, method="market", factor_id="nimbus-ai-lon-dc1-ppa-2025")
     rest = one(out, method="market", factor_id="desnz2024-electricity-uk-kwh")
     assert (covered["quantity"], covered["co2e_kg"]) == (pytest.approx(600), 0.0)
     assert (rest["quantity"], rest["co2e_kg"]) == (pytest.approx(400), pytest.approx(400 * 0.20705))
+    assert covered["site_data_version"] == rest["site_data_version"] == "2026.1.0", "the share priced both parts"
+    assert one(out, method="location")["site_data_version"] is None
     # desnz2024-electricity-uk-td-kwh: 0.0183 kg/kWh, scope 3 category 3
     td = one(out, scope=3)
     assert td["co2e_kg"] == pytest.approx(1000 * 0.0183) and td["category"] == "cat3_td_losses" and td["method"] is None
@@ -170,6 +175,63 @@ def test_fugitive_refrigerant_is_kg_times_the_releases_gwp():
     assert (before["factor_id"], before["co2e_kg"]) == ("gwp-ar4-r410a", 2 * 2088)  # AR4 in release 2025.1.0
 
 
+def test_a_refrigerant_tagged_by_its_ashrae_number_is_priced_as_the_gas_and_says_which():
+    leaks = [{"metric": "refrigerant_kg", "value": 2, "region": "KE", "event_id": tag, "tags": {"refrigerant": tag}}
+             for tag in ("R-134a", "R-32", "R-125", "HFC-134a")]
+    out = {r["event_id"]: r for r in priced(*leaks).emissions.iter_rows(named=True)}
+    # gwp.csv notes: "HFC-134a is the refrigerant R-134a." (AR5 1300), "HFC-32 is the refrigerant R-32." (677),
+    # "HFC-125 is 50% of R-410A by mass." (3170): refrigerant_aliases.csv cites exactly these.
+    assert {tag: (r["factor_id"], r["co2e_kg"]) for tag, r in out.items()} == {
+        "R-134a": ("gwp-ar5-hfc134a-as-r134a", 2 * 1300), "R-32": ("gwp-ar5-hfc32-as-r32", 2 * 677),
+        "R-125": ("gwp-ar5-hfc125-as-r125", 2 * 3170), "HFC-134a": ("gwp-ar5-hfc134a", 2 * 1300)}
+    # Not coerced silently: the row keeps the tag as given, its factor names the gas that priced it.
+    assert out["R-134a"]["factor_rule"] == "no refrigerant factor (refrigerant=R-134a) for KE, fell back to GLOBAL"
+    alias = one(load_release(FACTORS_DIR).factors, factor_id="gwp-ar5-hfc134a-as-r134a")
+    assert (alias["variant"], alias["derived_from"]) == ("R-134a", "gwp-ar5-hfc134a")
+    assert "R-134a is HFC-134a" in alias["co2e_rule"] and "HFC-134a is the refrigerant R-134a." in alias["notes"]
+
+
+def test_a_refrigerant_spelling_or_gas_the_table_does_not_know_goes_to_quarantine():
+    leaks = [{"metric": "refrigerant_kg", "value": 2, "region": "KE", "event_id": tag, "tags": {"refrigerant": tag}}
+             for tag in ("r134a", "R-404A")]
+    result = priced(*leaks)
+    assert result.emissions.is_empty(), "matching is exact on a cited designation: no guessing at spellings"
+    reasons = dict(zip(result.unmatched["event_id"], result.unmatched["reason"]))
+    assert reasons["r134a"].startswith("no emission factor for refrigerant (r134a) in kg for region KE")
+    assert reasons["R-404A"].startswith("no emission factor for refrigerant (R-404A) in kg for region KE")
+    # AR4 (release 2025.1.0) has no HFC-125 in gwp.csv, so neither HFC-125 nor its alias R-125 is priced there.
+    old = priced({"metric": "refrigerant_kg", "value": 2, "region": "KE", "tags": {"refrigerant": "R-125"}},
+                 release="2025.1.0")
+    assert old.emissions.is_empty() and old.unmatched["reason"][0].endswith("in release 2025.1.0")
+
+
+def test_propane_is_its_own_fuel_with_the_epa_propane_factor_and_a_noted_global_proxy():
+    out = priced(
+        {"metric": "propane", "value": 10, "unit": "US_gallon", "region": "US", "event_id": "us"},
+        {"metric": "propane_litres", "value": 100, "region": "KE", "event_id": "ke"},
+        {"metric": "lpg", "value": 10, "unit": "US_gallon", "region": "US", "event_id": "lpg"},
+    ).emissions
+    # epa2025-t1-propane-us_gallon (EPA Hub 2025 Table 1, row 'Propane'): CO2 5.72, CH4 0.00027, N2O 0.00005 kg/gal
+    per_gallon = 5.72 + 28 * 0.00027 + 265 * 0.00005  # 5.74081 kg CO2e (AR5)
+    us = one(out, event_id="us")
+    assert (us["activity"], us["scope"], us["category"]) == ("propane", 1, "stationary_combustion")
+    assert us["factor_id"] == "epa2025-t1-propane-us_gallon" and us["factor_rule"] == "propane factor for US matched"
+    assert us["co2e_kg"] == pytest.approx(10 * per_gallon) and us["co2_kg"] == pytest.approx(10 * 5.72)
+    # Kenya has no propane factor: the same EPA factor as the GLOBAL proxy, per litre = per gallon / 3.785411784
+    ke = one(out, event_id="ke")
+    assert ke["factor_id"] == "epa2025-t1-propane-us_gallon-global"
+    assert ke["co2e_kg"] == pytest.approx(100 * per_gallon / US_GALLON_L)
+    assert ke["factor_rule"] == "no propane factor for KE, fell back to GLOBAL"
+    # LPG keeps its own factor (EPA Table 1 'Liquefied Petroleum Gases (LPG)': CO2 5.68, CH4 0.00028, N2O 0.00006)
+    assert one(out, event_id="lpg")["co2e_kg"] == pytest.approx(10 * (5.68 + 28 * 0.00028 + 265 * 0.00006))
+
+
+def test_releases_before_2026_2_0_have_no_propane_factor_rather_than_pricing_it_as_lpg():
+    old = priced({"metric": "propane_litres", "value": 100, "region": "US"}, release="2026.1.0")
+    assert old.emissions.is_empty()
+    assert old.unmatched["reason"][0].startswith("no emission factor for propane in L for region US")
+
+
 def test_scope_3_water_and_transport():
     out = priced(
         {"metric": "water_m3", "value": 10, "region": "GB"},
@@ -192,7 +254,7 @@ def test_a_reading_no_factor_covers_goes_to_quarantine_never_to_zero():
     assert result.emissions.is_empty()
     reasons = sorted(result.unmatched["reason"].to_list())
     assert reasons[0].startswith("no emission factor for water in m**3 for region KE or its fallbacks")
-    assert reasons[0].endswith("in release 2026.1.0")
+    assert reasons[0].endswith(f"in release {NEWEST}")  # the reason names the release that was searched
     assert reasons[1] == "tags.vehicle_class: expected the tag that chooses a vehicle_distance factor, got none"
     coverage = result.coverage.filter(pl.col("factor_activity") == "water").row(0, named=True)
     assert (coverage["lines"], coverage["covered"], coverage["uncovered"]) == (1, 0, 1)
@@ -204,7 +266,7 @@ def _release_copy(tmp_path, gwp_basis: str | None = None, extra_rows: list[str] 
 
     target = tmp_path / "emission_factors"
     shutil.copytree(FACTORS_DIR, target)
-    folder = target / "releases" / "2026.1.0"
+    folder = target / "releases" / NEWEST
     if extra_rows:
         with open(folder / "factors.csv", "a") as handle:
             handle.writelines(row + "\n" for row in extra_rows)
@@ -270,12 +332,12 @@ def test_chimney_self_check_flags_a_device_that_disagrees_with_the_physics():
     base = {"region": "KE", "org": "ktda", "site": "kangaita", "source_id": "boiler-1"}
     frame = silver(*[{**base, "event_id": e, "metric": m, "value": v} for e in ("ok", "off") for m, v in
                      [("co2_ppm", 80_000), ("flue_temp_c", 180.0), ("flue_velocity_m_s", 3.0)]])
-    flows = chimney_flows(frame, load_chimneys(FACTORS_DIR))
+    flows = chimney_flows(frame, load_site_data(FACTORS_DIR).chimneys)
     physics = flows["co2_kg_s"][0]
     # 80,000 ppm x (3 m/s x pi x 0.3^2 m2) x 101325 Pa x 0.0440095 kg/mol / (8.314462618 x 453.15 K)
     assert physics == pytest.approx(0.08 * 3.0 * 3.141592653589793 * 0.09 * 101325 * 0.0440095 / (8.314462618 * 453.15))
     reported = silver(*[{**base, "event_id": e, "metric": "co2_mass_flow_kg_s", "value": v}
                         for e, v in [("ok", physics * 1.001), ("off", physics * 1.05)]])
-    checked = self_check(chimney_flows(pl.concat([frame, reported]), load_chimneys(FACTORS_DIR)), 0.01)
+    checked = self_check(chimney_flows(pl.concat([frame, reported]), load_site_data(FACTORS_DIR).chimneys), 0.01)
     assert (checked["readings_compared"], checked["disagreeing"]) == (2, 1)
     assert checked["worst_rel_diff"] == pytest.approx(0.05)

@@ -29,10 +29,10 @@ from tests.conftest import CHROMIUM, DevTools, free_port, start_chromium, stop
 
 REPO = Path(__file__).resolve().parent.parent
 HOME_PAGE = REPO / "streamlit_app" / "Home.py"
-FACTORS_CSV = REPO / "emission_factors" / "releases" / "2026.1.0" / "factors.csv"
+FACTORS_CSV = REPO / "emission_factors" / "releases" / "2026.2.0" / "factors.csv"
 SCREENSHOT = REPO / "test-artifacts" / "streamlit_home.png"
 
-# The factor each (activity, region) must get in release 2026.1.0 (the newest), and how many of
+# The factor each (activity, region) must get in release 2026.2.0 (the newest), and how many of
 # the factor's units one unit of the reading is. KE has no diesel or firewood factor, so those
 # fall back to GLOBAL; the GB firewood factor is per tonne while readings are in kg. GB
 # electricity also has scope 3 transmission and distribution losses; KE has no such factor.
@@ -172,7 +172,7 @@ def test_home_shows_totals_computed_from_landed_readings(lake: Path, monkeypatch
     assert len(at.get("vega_lite_chart")) == 3  # by scope, by site, trend
     assert any("hourly" in h.value for h in at.subheader)  # a few hours of data: hourly buckets
     releases = at.dataframe[0].value
-    assert releases["factor_release"].tolist() == ["2026.1.0"]
+    assert releases["factor_release"].tolist() == ["2026.2.0"]
     # One location-based line per metric, plus a T&D losses line per GB electricity reading.
     assert releases["line_items"].tolist() == [sum(len(r.metrics) for r in KANGAITA + LEEDS) + len(LEEDS)]
 
