@@ -3,10 +3,11 @@
 import dagster as dg
 
 from assets.checks import contract_check
-from assets.metadata import materialized
+from assets.metadata import markdown_table, materialized
 from assets.partitions import DAILY, FOLLOW_ANY_DAY, RETRY, SINGLE_RUN, days_of
 from assets.resources import LakeResource
 from carbon_lake import warehouse
+from carbon_lake.emissions import FALLBACK_SUMMARY_SQL
 from carbon_lake.pipeline import chimney_self_check, silver_to_chimney_co2, silver_to_emissions
 
 EMISSIONS_CONTRACT_CHECK = dg.AssetCheckSpec("emissions_match_contract", asset="emissions", blocking=True,
@@ -44,6 +45,17 @@ def factor_coverage(lake: LakeResource) -> dg.AssetCheckResult:
         passed=share == 1.0, severity=dg.AssetCheckSeverity.WARN,
         metadata={"required_lines": int(required["lines"]), "required_covered_share": float(share),
                   "optional_lines": int(optional["lines"]), "optional_covered": int(optional["covered"])})
+
+
+@dg.asset_check(asset=emissions, description="Lines priced at a coarser region than the reading's: fails (warn) "
+                                            "where a scope 2 grid line fell back or a reading named no region.")
+def factor_fallbacks(lake: LakeResource) -> dg.AssetCheckResult:
+    found = warehouse.query(lake.settings().warehouse_path, FALLBACK_SUMMARY_SQL)
+    material = found.filter("material")
+    return dg.AssetCheckResult(
+        passed=material.is_empty(), severity=dg.AssetCheckSeverity.WARN,
+        metadata={"fallback_lines": int(found["lines"].sum() or 0), "material_lines": int(material["lines"].sum() or 0),
+                  "by_kind": dg.MetadataValue.md(markdown_table(found, limit=20))})
 
 
 @dg.asset_check(asset=chimney_co2, description="Chimney nodes that report their own kg/s agree with the pipeline's "

@@ -39,7 +39,7 @@ def stage_metadata(result: StageResult) -> dict[str, dg.MetadataValue]:
         "rows_quarantined": dg.MetadataValue.int(sum(result.quarantined.values())),
     }
     if result.quarantined:
-        metadata["quarantined_by_reason"] = dg.MetadataValue.json(result.quarantined)
+        metadata["quarantined_by_code"] = dg.MetadataValue.json(result.quarantined)
     for key, value in result.details.items():
         if isinstance(value, bool) or value is None:
             metadata[key] = dg.MetadataValue.text(json.dumps(value))

@@ -195,18 +195,22 @@ def simulate(broker: str | None, mqtt_protocol: str | None, devices: int, rate: 
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @lake_option
-@click.option("--org", default="default", show_default=True, help="Organisation the files belong to.")
-def ingest(files: tuple[Path, ...], lake: Path | None, org: str) -> None:
+@click.option("--org", default=None,
+              help="Organisation the files belong to. Without it, each record's tags.org (or org column) says "
+                   "whose it is, and records naming none go to org 'default'. With it, --org wins: a record "
+                   "whose tags.org names another org is quarantined (org_mismatch), never re-filed.")
+def ingest(files: tuple[Path, ...], lake: Path | None, org: str | None) -> None:
     """Land CSV, JSON or JSONL files through the same durable writer as MQTT.
 
     Each record needs source_id, event_id, ts, metrics and a site (tags.site, or a site column
-    in CSV); bad records are landed too and quarantined later with the reason.
+    in CSV); org and site come from the payload's tags (a reading's own tags over its message's).
+    Bad records are landed too and quarantined later with the reason.
     """
-    from carbon_lake.contracts import check_identifier
+    from carbon_lake.contracts import DEFAULT_ORG, check_identifier
     from carbon_lake.landing import LandingWriter, records_now
     from sensors_ingest.files import file_records
 
-    check_identifier("--org", org)
+    org = check_identifier("--org", org) if org is not None else DEFAULT_ORG
     settings = Settings.from_env(home=lake)
     writer = LandingWriter(settings.landing_dir)
     total = 0
@@ -328,8 +332,10 @@ def factors_validate(factors_dir: Path | None) -> None:
     overlapping validity window, an unknown activity or unit, a value that is negative or cannot
     give CO2e, or a factor without its source, naming the row.
     """
+    from carbon_lake.basis import describe
     from carbon_lake.contracts import ContractError
     from carbon_lake.factors import list_releases, load_release
+    from carbon_lake.site_data import list_site_data, load_site_data
 
     folder = (factors_dir or Settings.from_env().factors_dir).absolute()
     versions = list_releases(folder)
@@ -340,7 +346,14 @@ def factors_validate(factors_dir: Path | None) -> None:
             release = load_release(folder, version)
         except ContractError as exc:
             raise click.ClickException(str(exc)) from None
-        click.echo(f"release {version}: {release.factors.height} factors, all cited and valid")
+        click.echo(f"release {version}: {release.factors.height} factors, all cited and valid; {describe(release)}")
+    for version in list_site_data(folder):
+        try:
+            site = load_site_data(folder, version)
+        except ContractError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"site data {version}: {site.instruments.height} instruments, {site.chimneys.height} chimneys, "
+                   "sealed and valid")
 
 
 @factors.command("show")

@@ -196,6 +196,6 @@ EMISSIONS_SCHEMA = pa.schema(
      ("landing_file", _TEXT), ("landing_offset", pa.int64()), ("factor_rule", _TEXT), ("vertical", _TEXT),
      ("region", _TEXT), ("metric", _TEXT), ("method", _TEXT), ("gwp_basis", _TEXT),
      # the site-data version (instruments) a market row was priced with; null on rows it cannot affect
-     ("site_data_version", _TEXT), ("event_date", pa.date32())]
+     ("site_data_version", _TEXT), ("factor_region", _TEXT), ("factor_fallback", _TEXT), ("event_date", pa.date32())]
 )
 EMISSIONS_COLUMNS = EMISSIONS_SCHEMA.names

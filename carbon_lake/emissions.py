@@ -98,16 +98,16 @@ def resolve(lines: pl.DataFrame, release: FactorRelease, factors_dir: Path) -> p
     """
     key = ["factor_activity", "variant", "canonical_unit", "org", "site", "region", "day"]
     lines = lines.with_columns(pl.col("ts").dt.date().alias("day"))
-    region = pl.col("region").fill_null("GLOBAL")
     candidates = (
         lines.select(key).unique().with_row_index("_key")
-        .with_columns(pl.format("site:{}/{}", "org", "site").alias("p0"), region.alias("p1"),
-                      region.str.split("-").list.first().alias("p2"), pl.lit("GLOBAL").alias("p3"),
+        .with_columns(pl.format("site:{}/{}", "org", "site").alias("p0"), pl.col("region").alias("p1"),
+                      pl.col("region").str.split("-").list.first().alias("p2"), pl.lit("GLOBAL").alias("p3"),
                       pl.col("variant").fill_null("").alias("_variant"))
     )
     chosen = (
         candidates.unpivot(index=["_key", "factor_activity", "_variant", "canonical_unit", "day"],
                            on=["p0", "p1", "p2", "p3"], variable_name="priority", value_name="candidate_region")
+        .drop_nulls("candidate_region")  # a reading without a region skips to GLOBAL, recorded as a fallback
         .unique(subset=["_key", "candidate_region"], keep="first")
         .join(factors_per_canonical(release, factors_dir).rename({"variant": "_variant"}),
               on=["factor_activity", "_variant", "candidate_region", "canonical_unit"])
@@ -120,11 +120,40 @@ def resolve(lines: pl.DataFrame, release: FactorRelease, factors_dir: Path) -> p
     return lines.join(keyed, on=key, how="left", nulls_equal=True).drop("day")
 
 
+# How much coarser than the reading's own region the factor that priced a line is.
+FALLBACKS = ("region_to_country", "region_to_global", "no_region_to_global")
+
+# Fallbacks that misstate a number, not just coarsen it: a grid factor is the region's own mix, so
+# a scope 2 line priced at a coarser grid is wrong by the difference; and a reading with no region
+# was never placed. Combustion fallbacks to a GLOBAL proxy follow the fuel's carbon content and
+# are expected (emission_factors/build_releases.py says so on each proxy row).
+FALLBACK_SUMMARY_SQL = (
+    "SELECT scope, activity, factor_fallback, count(*) AS lines, sum(co2e_kg) AS co2e_kg,"
+    " bool_or(scope = 2 OR factor_fallback = 'no_region_to_global') AS material"
+    " FROM emissions WHERE factor_fallback IS NOT NULL GROUP BY ALL ORDER BY material DESC, lines DESC"
+)
+
+
+def fallback() -> pl.Expr:
+    """Null where the factor is the site's or the reading's region's, else which fallback chose it.
+
+    Written on every emission row (``factor_fallback``) and counted in ``factor_coverage``, so a
+    number priced at a coarser region than the reading's is never mistaken for a match."""
+    return (
+        pl.when(pl.col("factor_id").is_null() | pl.col("priority").is_in(["p0", "p1"])).then(pl.lit(None, pl.Utf8))
+        .when(pl.col("region").is_null()).then(pl.lit("no_region_to_global"))
+        .when(pl.col("priority") == "p2").then(pl.lit("region_to_country"))
+        .otherwise(pl.lit("region_to_global"))
+    )
+
+
 def _rule(region: pl.Expr) -> pl.Expr:
     variant = pl.when(pl.col("variant").is_not_null()).then(pl.format(" ({}={})", "variant_tag", "variant")).otherwise(pl.lit(""))
     return (
-        pl.when(pl.col("priority").is_in(["p0", "p1"]))
+        pl.when(pl.col("factor_fallback").is_null())
         .then(pl.format("{} factor{} for {} matched", "factor_activity", variant, "candidate_region"))
+        .when(pl.col("factor_fallback") == "no_region_to_global")
+        .then(pl.format("the reading names no region: fell back to the GLOBAL {} factor{}", "factor_activity", variant))
         .otherwise(pl.format("no {} factor{} for {}, fell back to {}", "factor_activity", variant, region,
                              "candidate_region"))
     )
@@ -149,7 +178,7 @@ def split_market(resolved: pl.DataFrame, site_data: SiteData) -> pl.DataFrame:
         pl.col("instrument_id").alias("factor_id"),
         pl.col("co2e_kg_per_kwh").alias("co2e_kg_per_unit"),
         *[pl.lit(None, pl.Float64).alias(c) for c in GASES.values()],
-        pl.lit(None, pl.Utf8).alias("gwp_basis"),
+        pl.lit("unknown").alias("gwp_basis"),  # a contract's rate states no GWP basis
         pl.format("contractual instrument {} ({}) covers {}% of site {}/{}", "instrument_id", "kind",
                   (pl.col("share") * 100).round(2), "org", "site").alias("factor_rule"),
     )
@@ -172,7 +201,8 @@ def apply_factors(silver: pl.DataFrame, release: FactorRelease, factors_dir: Pat
     site_data = site_data or load_site_data(factors_dir)
     lines = lines_for(silver, factors_dir).with_row_index("_line")
     region = pl.col("region").fill_null("GLOBAL")
-    resolved = resolve(lines, release, factors_dir).with_columns(_rule(region).alias("factor_rule"))
+    resolved = resolve(lines, release, factors_dir).with_columns(fallback().alias("factor_fallback"))
+    resolved = resolved.with_columns(_rule(region).alias("factor_rule"))
     found = resolved.filter(pl.col("factor_id").is_not_null())
     priced = pl.concat([found.filter(pl.col("method").is_null() | (pl.col("method") != "market")),
                         split_market(found, site_data)], how="diagonal_relaxed")
@@ -184,7 +214,7 @@ def apply_factors(silver: pl.DataFrame, release: FactorRelease, factors_dir: Pat
         (pl.col("quantity") * pl.col("co2e_kg_per_unit")).alias("co2e_kg"),
         *[(pl.col("quantity") * pl.col(per_unit)).alias(name) for name, per_unit in GASES.items()],
         "landing_file", "landing_offset", "factor_rule", "vertical", "region", "metric", "method", "gwp_basis",
-        "site_data_version", event_date(),
+        "site_data_version", pl.col("candidate_region").alias("factor_region"), "factor_fallback", event_date(),
     )
     missing = resolved.filter(pl.col("factor_id").is_null())
     variant_missing = pl.col("variant_tag").is_not_null() & pl.col("variant").is_null()
@@ -198,14 +228,17 @@ def apply_factors(silver: pl.DataFrame, release: FactorRelease, factors_dir: Pat
                 "in release {}", "factor_activity",
                 pl.when(pl.col("variant").is_not_null()).then(pl.format(" ({})", "variant")).otherwise(pl.lit("")),
                 "canonical_unit", region, pl.col("ts").dt.date(), pl.lit(release.version)))
-            .alias("reason"))
+            .alias("reason"),
+            pl.when(variant_missing).then(pl.lit("variant_missing")).otherwise(pl.lit("factor_missing")).alias("reason_code"))
         .unique(subset=ROW_KEY, keep="first", maintain_order=True)
-        .select(*silver.columns, "reason")
+        .select(*silver.columns, "reason", "reason_code")
     )
     coverage = (
         resolved.group_by(event_date(), "scope", "category", "method", "factor_activity",
                           pl.col("region").fill_null("GLOBAL"))
         .agg(pl.len().alias("lines"), pl.col("factor_id").is_not_null().sum().alias("covered"),
+             pl.col("factor_fallback").is_not_null().sum().alias("fell_back"),
+             *[(pl.col("factor_fallback") == kind).sum().alias(kind) for kind in FALLBACKS],
              pl.col("required").first())
         .with_columns((pl.col("lines") - pl.col("covered")).alias("uncovered"), pl.lit(release.version).alias("factor_release"))
         .sort("event_date", "scope", "category", "method", "region", nulls_last=True)

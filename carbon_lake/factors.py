@@ -25,6 +25,7 @@ import polars as pl
 
 from carbon_lake.contracts import ContractError
 from carbon_lake.refrigerants import alias_factors, load_aliases
+from carbon_lake.basis import UNKNOWN, basis_note
 from carbon_lake.rules import overlapping_windows
 from carbon_lake.seal import check_seal, list_versions
 from carbon_lake.units import units_for
@@ -129,9 +130,10 @@ def _with_co2e(factors: pl.DataFrame, factors_dir: Path, basis: str) -> pl.DataF
                 + n2o * pl.col("n2o_kg_per_unit"))
     return factors.with_columns(
         pl.when(gases_known).then(computed).otherwise(pl.col("published_co2e_kg_per_unit")).alias("co2e_kg_per_unit"),
-        pl.when(gases_known).then(pl.lit(basis)).otherwise(pl.col("published_gwp_basis")).alias("gwp_basis"),
+        pl.when(gases_known).then(pl.lit(basis)).otherwise(pl.col("published_gwp_basis").fill_null(UNKNOWN))
+        .alias("gwp_basis"),
         pl.when(gases_known).then(pl.lit(f"CO2 + {ch4:g} x CH4 + {n2o:g} x N2O ({basis})"))
-        .otherwise(pl.format("as published ({})", pl.col("published_gwp_basis").fill_null("basis not stated")))
+        .otherwise(pl.format("as published ({})", pl.col("published_gwp_basis").fill_null(f"{UNKNOWN} basis")))
         .alias("co2e_rule"),
     )
 
@@ -177,7 +179,8 @@ def load_release(factors_dir: Path, version: str | None = None) -> FactorRelease
     priced = pl.concat([_with_co2e(factors, factors_dir, basis), refrigerant_factors(factors_dir, basis)],
                        how="diagonal_relaxed")
     return FactorRelease(version=version, description=meta.get("description", ""), gwp_basis=basis,
-                         supersedes=meta.get("supersedes"), factors=priced.with_columns(pl.lit(version).alias("release")))
+                         supersedes=meta.get("supersedes"), factors=priced.with_columns(basis_note(basis).alias("gwp_basis_note"),
+                                                     pl.lit(version).alias("release")))
 
 
 def all_factors(factors_dir: Path) -> pl.DataFrame:

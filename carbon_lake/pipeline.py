@@ -17,6 +17,7 @@ import pyarrow as pa
 from pandera.polars import DataFrameSchema
 
 from carbon_lake import warehouse
+from carbon_lake.basis import BASIS_MIX_SQL
 from carbon_lake.bronze import parse_each
 from carbon_lake.chimney import ACTIVITIES as CHIMNEY_ACTIVITIES
 from carbon_lake.chimney import chimney_flows, integrate_hourly, self_check
@@ -178,7 +179,8 @@ def _partitionable(bronze: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         pl.when(unsynced).then(pl.format("ts: the device's clock was not synchronized (tags.clock=unsynced), so {} "
                                          "is its uptime, not the time of the reading", ts))
         .otherwise(pl.format("ts: expected a time between {} and {} (UTC), got {}", pl.lit(str(FIRST_EVENT_DATE)),
-                             pl.lit(str(last)), ts)).alias("reason"))
+                             pl.lit(str(last)), ts)).alias("reason"),
+        pl.when(unsynced).then(pl.lit("clock_unsynced")).otherwise(pl.lit("ts_out_of_range")).alias("reason_code"))
     return bronze.filter(inside), outside
 
 
@@ -283,6 +285,7 @@ def silver_to_emissions(settings: Settings, days: Days) -> StageResult:
                             days.first, days.last)
     warehouse.replace_parquet_view(settings.warehouse_path, "emissions", data_files(tables.emissions),
                                    EMISSIONS_SCHEMA, PARTITION)
+    warehouse.replace_view(settings.warehouse_path, "gwp_basis_mix", BASIS_MIX_SQL)
     return totals.result({"days": str(days), "factor_release": release.version, "gwp_basis": release.gwp_basis,
                           "site_data_version": site_data.version,
                           "silver_version": table_version(tables.silver),

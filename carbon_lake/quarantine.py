@@ -47,8 +47,9 @@ def quarantine_frame(stage: str, rows: pl.DataFrame) -> pl.DataFrame:
 
 
 def reasons(frame: pl.DataFrame) -> dict[str, int]:
-    """Rejected rows per reason, for run metadata."""
+    """Rejected rows per reason code (:mod:`carbon_lake.reasons`), for run metadata: the detail
+    text holds values, so counting by it would give one group per row."""
     if frame.is_empty():
         return {}
-    counts = frame.group_by("reason").len().sort("len", descending=True)
+    counts = frame.group_by("reason_code").len().sort("len", "reason_code", descending=[True, False])
     return {r: n for r, n in counts.iter_rows()}

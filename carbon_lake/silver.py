@@ -14,6 +14,7 @@ import polars as pl
 
 from carbon_lake.contracts import BRONZE_SCHEMA, SILVER_SCHEMA, ContractError
 from carbon_lake.days import Days, event_date
+from carbon_lake.regions import region_mapping
 from carbon_lake.rules import READING_KEY as KEY
 from carbon_lake.rules import ROW_KEY
 from carbon_lake.units import units_for
@@ -30,6 +31,9 @@ def _finite(data: pa.PolarsData) -> pl.LazyFrame:
 def _sign_allowed(data: pa.PolarsData) -> pl.LazyFrame:
     return data.lazyframe.select((pl.col("quantity") >= 0) | ~pl.col("non_negative"))
 
+
+CHECK_CODES = {"expected a finite number": "value_not_finite", "expected a value >= 0 for this activity": "quantity_negative"}
+CHECK_ORDER = {check: order for order, check in enumerate(CHECK_CODES)}
 
 # The silver contract beyond types: what a reading must satisfy to be counted.
 READING_CHECKS = pa.DataFrameSchema(
@@ -133,54 +137,67 @@ def unit_mapping(pairs: pl.DataFrame, factors_dir: Path) -> pl.DataFrame:
     out = []
     for metric, unit in pairs.iter_rows():
         entry = {"metric": metric, "unit_key": unit or "", "activity": None, "canonical_unit": None,
-                 "scale": None, "offset": None, "non_negative": None, "mapping_error": None}
+                 "scale": None, "offset": None, "non_negative": None, "mapping_error": None, "mapping_code": None}
         try:
             activity, suffix = vocabulary.split_metric(metric)
         except ContractError as exc:
-            entry["mapping_error"] = str(ContractError(f"metrics.{metric}", metric, exc.expected))
+            entry.update(mapping_error=str(ContractError(f"metrics.{metric}", metric, exc.expected)), mapping_code=exc.code)
             out.append(entry)
             continue
         try:
             if suffix and unit and units.parse(suffix) != units.parse(unit):
-                raise ContractError("unit", unit, f"the unit its name gives ({suffix}) or no name suffix")
+                raise ContractError("unit", unit, f"the unit its name gives ({suffix}) or no name suffix",
+                                    code="unit_mismatch")
             given = unit or suffix or activity.canonical_unit
             canonical = units.canonical_for(given, activity.canonical_units)
             scale, offset = units.affine(given, canonical)
         except ContractError as exc:
-            entry["mapping_error"] = str(ContractError(f"metrics.{metric}.unit", exc.value, exc.expected))
+            entry.update(mapping_error=str(ContractError(f"metrics.{metric}.unit", exc.value, exc.expected)),
+                         mapping_code=exc.code)
         else:
             entry.update(activity=activity.name, canonical_unit=canonical, scale=scale,
                          offset=offset, non_negative=activity.non_negative)
         out.append(entry)
     return pl.DataFrame(out, schema={"metric": pl.Utf8, "unit_key": pl.Utf8, "activity": pl.Utf8,
                                      "canonical_unit": pl.Utf8, "scale": pl.Float64, "offset": pl.Float64,
-                                     "non_negative": pl.Boolean, "mapping_error": pl.Utf8})
+                                     "non_negative": pl.Boolean, "mapping_error": pl.Utf8, "mapping_code": pl.Utf8})
 
 
 def to_silver(bronze: pl.DataFrame, factors_dir: Path) -> tuple[pl.DataFrame, pl.DataFrame, int]:
-    """``(silver, rejected rows with reason, duplicate rows absorbed)``."""
-    unique, conflicts, duplicates = first_landed(bronze)
+    """``(silver, rejected rows with reason and reason_code, duplicate rows absorbed)``.
+
+    A reading's region is checked here, before pricing, so that an unknown code is quarantined
+    rather than priced at a coarser region (see :mod:`carbon_lake.regions`); silver holds the
+    region priced, bronze the region as sent."""
+    unique, conflicts, duplicates = first_landed(bronze.with_columns(pl.col("region").cast(pl.Utf8)))
     mapping = unit_mapping(unique.select("metric", "unit").unique(), factors_dir)
-    mapped = unique.with_columns(pl.col("unit").fill_null("").alias("unit_key")).join(
-        mapping, on=["metric", "unit_key"], how="left"
+    mapped = (
+        unique.with_columns(pl.col("unit").fill_null("").alias("unit_key"))
+        .join(mapping, on=["metric", "unit_key"], how="left")
+        .join(region_mapping(unique["region"], factors_dir), on="region", how="left")
+        .with_columns(pl.coalesce("mapping_error", "region_error").alias("reason"),
+                      pl.when(pl.col("mapping_error").is_not_null()).then("mapping_code")
+                      .when(pl.col("region_error").is_not_null()).then(pl.lit("region_unknown")).alias("reason_code"))
     )
-    unmappable = mapped.filter(pl.col("mapping_error").is_not_null()).with_columns(pl.col("mapping_error").alias("reason"))
-    candidates = mapped.filter(pl.col("mapping_error").is_null()).with_columns(
-        (pl.col("value") * pl.col("scale") + pl.col("offset")).alias("quantity")
+    unmappable = mapped.filter(pl.col("reason").is_not_null())
+    candidates = mapped.filter(pl.col("reason").is_null()).drop("reason", "reason_code").with_columns(
+        (pl.col("value") * pl.col("scale") + pl.col("offset")).alias("quantity"),
+        pl.col("region_priced").alias("region"),
     ).with_row_index("_row")
     failed = _pandera_failures(candidates)
     rejected = pl.concat(
-        [conflicts.select(*BRONZE_COLUMNS, "reason"),
-         unmappable.select(*BRONZE_COLUMNS, "reason"),
-         candidates.join(failed, on="_row").select(*BRONZE_COLUMNS, "reason")]
+        [conflicts.select(*BRONZE_COLUMNS, "reason", pl.lit("reading_conflict").alias("reason_code")),
+         unmappable.select(*BRONZE_COLUMNS, "reason", "reason_code"),
+         candidates.join(failed, on="_row").select(*BRONZE_COLUMNS, "reason", "reason_code")]
     )
     silver = candidates.join(failed, on="_row", how="anti").with_columns(event_date()).select(SILVER_COLUMNS)
     return silver, rejected, duplicates
 
 
 def _pandera_failures(frame: pl.DataFrame) -> pl.DataFrame:
-    """``(_row, reason)`` for every row that fails :data:`READING_CHECKS`."""
-    empty = pl.DataFrame(schema={"_row": pl.UInt32, "reason": pl.Utf8})
+    """``(_row, reason, reason_code)`` for every row that fails :data:`READING_CHECKS`; a row failing
+    several checks gets the code of the first in :data:`CHECK_CODES` (a NaN value also fails the sign)."""
+    empty = pl.DataFrame(schema={"_row": pl.UInt32, "reason": pl.Utf8, "reason_code": pl.Utf8})
     try:
         READING_CHECKS.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as errors:
@@ -190,6 +207,9 @@ def _pandera_failures(frame: pl.DataFrame) -> pl.DataFrame:
                 pl.format("{}: {}, got {}", "column", "check", "failure_case").alias("reason"),
                 pl.col("index").cast(pl.UInt32).alias("_row"),
             )
-            .group_by("_row").agg(pl.col("reason").unique().sort().str.join("; "))
+            .group_by("_row").agg(pl.col("reason").unique().sort().str.join("; "),
+                                  pl.col("check").replace_strict(CHECK_CODES, default="field_invalid")
+                                  .sort_by(pl.col("check").replace_strict(CHECK_ORDER, default=len(CHECK_ORDER)))
+                                  .first().alias("reason_code"))
         )
     return empty

@@ -34,7 +34,8 @@ class Units:
             return self.registry.parse_units(spelled)
         except (pint.errors.UndefinedUnitError, pint.errors.DefinitionSyntaxError, AttributeError,
                 TypeError, ValueError, SyntaxError, AssertionError):
-            raise ContractError("unit", text, "a unit the units library knows (e.g. kWh, L, kg, m**3)") from None
+            raise ContractError("unit", text, "a unit the units library knows (e.g. kWh, L, kg, m**3)",
+                                code="unit_unknown") from None
 
     def affine(self, unit: str, canonical: str) -> tuple[float, float]:
         """``(scale, offset)`` with ``value_in_canonical = value * scale + offset``."""
@@ -44,8 +45,8 @@ class Units:
             one = self.registry.Quantity(1.0, source).to(target).magnitude
         except pint.errors.DimensionalityError:
             raise ContractError(
-                "unit", unit, f"a unit convertible to {canonical} ({self.registry.get_dimensionality(target)})"
-            ) from None
+                "unit", unit, f"a unit convertible to {canonical} ({self.registry.get_dimensionality(target)})",
+                code="unit_incompatible") from None
         return float(one - zero), float(zero)
 
     def canonical_for(self, unit: str, canonicals: tuple[str, ...]) -> str:
@@ -54,7 +55,7 @@ class Units:
         for canonical in canonicals:
             if self.registry.get_dimensionality(source) == self.registry.get_dimensionality(self.parse(canonical)):
                 return canonical
-        raise ContractError("unit", unit, f"a unit convertible to {' or '.join(canonicals)}")
+        raise ContractError("unit", unit, f"a unit convertible to {' or '.join(canonicals)}", code="unit_incompatible")
 
     def factor(self, unit: str, canonical: str) -> float:
         """How many ``canonical`` make one ``unit`` (for multiplicative units only)."""

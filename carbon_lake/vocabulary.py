@@ -53,7 +53,8 @@ class Vocabulary:
                 return self.activities[activity], None
             if metric.startswith(spelled + "_"):
                 return self.activities[activity], metric[len(spelled) + 1:]
-        raise ContractError("metric", metric, "a known activity with a unit suffix, e.g. electricity_kwh (see emission_factors/activities.csv)")
+        raise ContractError("metric", metric, "a known activity with a unit suffix, e.g. electricity_kwh "
+                            "(see emission_factors/activities.csv)", code="metric_unknown")
 
 
 def _flag(field: str, value: str) -> bool:

@@ -104,7 +104,8 @@ def replace_parquet_view(path: Path, name: str, files: list[str], schema: pa.Sch
         columns = ", ".join(f'CAST("{c}" AS {types[c]}) AS "{c}"' for c in schema.names)
         if files:
             listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-            source = (f"read_parquet([{listed}], hive_partitioning = true, "
+            # union_by_name: files written before a column was added read it as NULL
+            source = (f"read_parquet([{listed}], hive_partitioning = true, union_by_name = true, "
                       f"hive_types = {{'{partition}': {types[partition]}}})")
         else:
             source = "(SELECT " + ", ".join(f'NULL AS "{c}"' for c in schema.names) + " WHERE false)"
@@ -112,6 +113,12 @@ def replace_parquet_view(path: Path, name: str, files: list[str], schema: pa.Sch
         if kind and kind[0] != "VIEW":
             con.execute(f'DROP TABLE "{name}"')
         con.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT {columns} FROM {source}')
+
+
+def replace_view(path: Path, name: str, select: str) -> None:
+    """Atomically define view ``name`` as ``select`` over the warehouse's other tables and views."""
+    with _rewrite(path, [name]) as con:
+        con.execute(f'CREATE OR REPLACE VIEW "{name}" AS {select}')
 
 
 @contextmanager

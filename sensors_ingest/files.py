@@ -1,7 +1,8 @@
 """File ingestion: CSV, JSONL and JSON files through the same durable writer as MQTT.
 
 Files carry no topic, so their records land under ``ingest/{org}/{file name}`` with the
-payload as given; the site comes from each record's ``tags.site``. A CSV row becomes a
+payload as given; the site comes from each record's ``tags.site`` and, for a file ingested
+without ``--org``, the org from its ``tags.org`` (see ``payload._placed`` for which wins). A CSV row becomes a
 payload whose non-envelope columns are metrics; a cell that is not a number is kept as text,
 so that the parser rejects it with the field named instead of it being coerced or dropped.
 """
@@ -15,7 +16,7 @@ from typing import Iterator
 
 from carbon_lake.contracts import SCHEMA_TELEMETRY, file_topic
 
-ENVELOPE_COLUMNS = {"source_id", "event_id", "ts", "vertical", "site", "region"}
+ENVELOPE_COLUMNS = {"source_id", "event_id", "ts", "vertical", "org", "site", "region"}
 
 
 def _csv_payloads(path: Path) -> Iterator[bytes]:
@@ -29,7 +30,7 @@ def _csv_payloads(path: Path) -> Iterator[bytes]:
                     metrics[name] = float(cell)
                 except ValueError:
                     metrics[name] = cell
-            tags = {k: row[k] for k in ("site", "region") if row.get(k)}
+            tags = {k: row[k] for k in ("org", "site", "region") if row.get(k)}
             document = {"schema": SCHEMA_TELEMETRY, "source_id": row.get("source_id"), "event_id": row.get("event_id"),
                         "ts": row.get("ts"), "vertical": row.get("vertical") or None, "metrics": metrics, "tags": tags}
             yield json.dumps(document).encode()

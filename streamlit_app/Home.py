@@ -198,6 +198,16 @@ st.dataframe(
         "last_ts": "Last reading",
     },
 )
+st.subheader("Data quality")
+st.caption("Lines priced through a regional fallback, CO2e per GWP basis, and rejected rows per reason code "
+           "(the warehouse's quarantine table has each row's detail and raw bytes).")
+st.dataframe(
+    snap.quality.with_columns((pl.col("co2e_kg") / DIVISOR).alias("co2e")).drop("co2e_kg")
+    if not snap.quality.is_empty() else snap.quality,
+    hide_index=True,
+    column_config={"kind": "Kind", "code": "Code", "rows": "Rows",
+                   "co2e": st.column_config.NumberColumn(CO2E, format="%.3f")},
+)
 with st.expander("Factors applied"):
     st.dataframe(
         snap.factors_used.with_columns((pl.col("co2e_kg") / DIVISOR).alias("co2e")).drop("co2e_kg"),

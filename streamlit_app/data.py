@@ -66,6 +66,7 @@ class Snapshot:
     bucket: str  # "hour" or "day"
     releases: pl.DataFrame  # factor_release, factors_used, line_items, co2e_kg, first_ts, last_ts
     factors_used: pl.DataFrame  # factor_release, factor_id, activity, region, factor_value, unit, ...
+    quality: pl.DataFrame = field(default_factory=pl.DataFrame)  # kind, code, rows, co2e_kg: quarantine and fallbacks
     missing_tables: tuple[str, ...] = field(default=())
 
 
@@ -190,6 +191,8 @@ def load_snapshot(path: str, version: FileVersion, orgs: tuple[str, ...], sites:
             params,
         )
         factors_used = _frame(con, _factors_used_sql("factors" in present), params)
+        quality = _frame(con, _QUALITY_SQL + (_QUARANTINE_BY_CODE_SQL if "quarantine" in present else "")
+                         + " ORDER BY kind, rows DESC, code", params)
 
     return Snapshot(
         headline=Headline(
@@ -198,8 +201,22 @@ def load_snapshot(path: str, version: FileVersion, orgs: tuple[str, ...], sites:
             quarantined=None if quarantined is None else int(quarantined),
         ),
         by_scope=by_scope, by_site=by_site, trend=trend, bucket=bucket, releases=releases,
-        factors_used=factors_used, missing_tables=missing,
+        factors_used=factors_used, quality=quality, missing_tables=missing,
     )
+
+
+# What an auditor asks first: lines priced at a coarser region than the reading's (per fallback
+# kind), lines on another GWP basis than their release, and rejected rows per reason code.
+_QUALITY_SQL = f"""
+    SELECT 'factor fallback' AS kind, factor_fallback AS code, count(*) AS rows, sum(co2e_kg) AS co2e_kg
+    FROM emissions WHERE {_WHERE} AND factor_fallback IS NOT NULL GROUP BY ALL
+    UNION ALL
+    SELECT 'GWP basis' AS kind, coalesce(gwp_basis, 'unknown') AS code, count(*), sum(co2e_kg)
+    FROM emissions WHERE {_WHERE} GROUP BY ALL"""
+_QUARANTINE_BY_CODE_SQL = """
+    UNION ALL
+    SELECT 'quarantine: ' || stage AS kind, coalesce(reason_code, 'none') AS code, count(*), NULL
+    FROM quarantine GROUP BY ALL"""
 
 
 def _factors_used_sql(with_citation: bool) -> str:

@@ -33,7 +33,7 @@ def test_definitions_hold_every_layer_check_and_partition(settings):
     graph = defs.resolve_asset_graph()
     assert {key.to_user_string() for key in graph.get_all_asset_keys()} == EXPECTED_ASSETS
     checks = {key.name for key in graph.asset_check_keys}
-    assert checks == {"landing_is_fresh", "devices_dropped_nothing", "silver_key_is_unique", "silver_matches_contract", "emissions_match_contract", "factor_coverage",
+    assert checks == {"landing_is_fresh", "devices_dropped_nothing", "silver_key_is_unique", "silver_matches_contract", "emissions_match_contract", "factor_coverage", "factor_fallbacks",
                       "chimney_self_check_agrees", "gold_expectations"}
     daily = {key.to_user_string() for key in graph.get_all_asset_keys() if graph.get(key).partitions_def}
     assert daily == {"silver_readings", "emissions", "scope_totals"}
