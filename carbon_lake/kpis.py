@@ -45,6 +45,7 @@ from collections.abc import Mapping
 
 import polars as pl
 
+from carbon_lake.rules import LOCATION, MARKET
 from carbon_lake.score_weights import DEFAULT_WEIGHTS, TERMS, check_weights, parse_weights  # noqa: F401 (re-exported)
 
 Frame = pl.DataFrame | pl.LazyFrame
@@ -68,8 +69,6 @@ TERM_UNITS = dict(zip(TERMS, ["facility kWh/IT kWh", "g CO2e/mile", "kg CO2e/kg 
 # A best-to-worst spread within this fraction of the values is float rounding, not a spread.
 NO_SPREAD_RTOL = 1e-9
 
-LOCATION = pl.col("method").is_null() | (pl.col("method") == "location")
-MARKET = pl.col("method").is_null() | (pl.col("method") == "market")
 
 
 def _with_month(frame: Frame) -> Frame:

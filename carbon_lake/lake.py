@@ -42,14 +42,20 @@ def scan_table(path: Path, schema: pa.Schema) -> pl.LazyFrame:
     """A lazy scan, so that filters on partitions and statistics skip files instead of reading them."""
     if not table_exists(path):
         return pl.LazyFrame(schema=frame_types(schema))
-    return pl.scan_delta(str(path))
+    scan = pl.scan_delta(str(path))
+    present = set(scan.collect_schema().names())
+    missing = [pl.lit(None, dtype).alias(name) for name, dtype in frame_types(schema).items() if name not in present]
+    return scan.with_columns(missing) if missing else scan  # a table from before a column was added
 
 
 def write_table(path: Path, frame: pl.DataFrame | pl.LazyFrame, schema: pa.Schema, mode: str,
                 partition_by: str | None = None) -> int:
-    """Append or overwrite with exactly ``schema``; returns the new table version."""
+    """Append or overwrite with exactly ``schema``; returns the new table version.
+
+    An append merges a column the schema gained into the table (its older rows read it as null),
+    so a lake written by an earlier version takes new lineage columns without a rebuild."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    options: dict[str, object] = {"schema_mode": "overwrite"} if mode == "overwrite" else {}
+    options: dict[str, object] = {"schema_mode": "overwrite" if mode == "overwrite" else "merge"}
     if partition_by and not table_exists(path):
         options["partition_by"] = [partition_by]
     _shaped(frame, schema).sink_delta(str(path), mode=mode, delta_write_options=options)
@@ -64,7 +70,8 @@ def replace_days(path: Path, frame: pl.DataFrame | pl.LazyFrame, schema: pa.Sche
     if isinstance(frame, pl.DataFrame) and frame.is_empty() and not any(
             days.first <= day <= days.last for day in rows_by_day(path)):
         return DeltaTable(str(path)).version()  # nothing to remove, nothing to add: no empty commit
-    _shaped(frame, schema).sink_delta(str(path), mode="overwrite", delta_write_options={"predicate": days.predicate()})
+    _shaped(frame, schema).sink_delta(str(path), mode="overwrite", delta_write_options={"predicate": days.predicate(),
+                                                                                      "schema_mode": "merge"})
     return DeltaTable(str(path)).version()
 
 

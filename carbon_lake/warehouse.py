@@ -86,6 +86,10 @@ def replace_range(path: Path, tables: Mapping[str, pl.DataFrame], column: str, f
         for name, frame in tables.items():
             con.register("incoming", frame.to_arrow())
             con.execute(f'CREATE TABLE IF NOT EXISTS "{name}" AS SELECT * FROM incoming LIMIT 0')
+            present = {row[0] for row in con.execute(f'DESCRIBE "{name}"').fetchall()}
+            for added, kind in con.execute("SELECT column_name, column_type FROM (DESCRIBE incoming)").fetchall():
+                if added not in present:  # a column the table gained since it was created: older rows read NULL
+                    con.execute(f'ALTER TABLE "{name}" ADD COLUMN "{added}" {kind}')
             con.execute(f'DELETE FROM "{name}" WHERE "{column}" BETWEEN ? AND ?', [first, last])
             con.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM incoming')
             con.unregister("incoming")

@@ -165,7 +165,8 @@ def test_an_ingested_lake_states_orgs_fallbacks_codes_and_bases(settings, tmp_pa
     (tmp_path / "beta.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     runner = CliRunner()
     assert runner.invoke(main, ["ingest", str(tmp_path / "beta.jsonl")]).exit_code == 0
-    subprocess.run(cli("materialize"), check=True, cwd=REPO_ROOT, timeout=300)
+    run = subprocess.run(cli("materialize"), check=True, cwd=REPO_ROOT, timeout=300, capture_output=True, text=True)
+    assert re.search(r"check factor_fallbacks\s+FAILED", run.stdout)  # a reading without a region is material
 
     def sql(query: str) -> list[dict]:
         result = runner.invoke(main, ["sql", query, "--format", "json"])
