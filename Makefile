@@ -36,6 +36,7 @@ firmware:
 bench: $(STAMP) firmware
 	$(BIN)/python benchmarks/landing.py
 	$(BIN)/python benchmarks/pipeline.py
+	$(BIN)/python benchmarks/materialize.py
 	$(BIN)/python benchmarks/firmware.py
 
 lock: $(STAMP)

@@ -2,8 +2,8 @@
 
 The sensor is the micro-batch loop, in two steps that each advance only on what is durable:
 new landing files (those the bronze ledger does not list) start one ``ingest_landing`` run;
-files the ledger lists as parsed since the cursor start ``process_days`` runs for exactly the
-event days they hold, one run per contiguous range. Gold follows by declarative automation.
+files the ledger lists as parsed since the cursor start one ``process_days`` run for exactly the
+event days they hold, however scattered. Gold follows by declarative automation.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import dagster as dg
 import polars as pl
 
 from assets.resources import LakeResource
-from carbon_lake.days import Days, contiguous
+from assets.partitions import days_tags
+from carbon_lake.days import DaySet
 from carbon_lake.landing import newest_landing_time
 from carbon_lake.pipeline import read_ledger, unparsed_landing_files
 
@@ -45,21 +46,16 @@ IN_PROGRESS = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.D
                dg.DagsterRunStatus.STARTED]
 
 
-def range_tags(days: Days) -> dict[str, str]:
-    """Run tags that make one run cover ``days`` (Dagster's single-run partition range)."""
-    return {"dagster/asset_partition_range_start": days.first.isoformat(),
-            "dagster/asset_partition_range_end": days.last.isoformat()}
-
-
 def day_requests(ledger: pl.DataFrame, parsed_after: datetime | None, job_name: str) -> list[dg.RunRequest]:
-    """One run per contiguous range of the days held by files parsed after ``parsed_after``."""
+    """One run for all the days held by files parsed after ``parsed_after``, however scattered."""
     fresh = ledger if parsed_after is None else ledger.filter(pl.col("processed_at") > parsed_after)
-    if fresh.is_empty():
-        return []
-    stamp = fresh["processed_at"].max().isoformat()
     dates = fresh.explode("event_dates")["event_dates"].drop_nulls().to_list()
-    return [dg.RunRequest(run_key=f"days:{days}@{stamp}", job_name=job_name, tags=range_tags(days))
-            for days in contiguous(dates)]
+    if not dates:
+        return []
+    days = DaySet.of(dates)
+    stamp = fresh["processed_at"].max().isoformat()
+    return [dg.RunRequest(run_key=f"days:{days.first}...{days.last}:{len(days.dates())}@{stamp}", job_name=job_name,
+                          tags=days_tags(days))]
 
 
 def landing_sensor(ingest_job: dg.UnresolvedAssetJobDefinition, days_job: dg.UnresolvedAssetJobDefinition,
@@ -68,7 +64,7 @@ def landing_sensor(ingest_job: dg.UnresolvedAssetJobDefinition, days_job: dg.Unr
 
     @dg.sensor(jobs=[ingest_job, days_job], minimum_interval_seconds=interval_seconds,
                default_status=dg.DefaultSensorStatus.RUNNING,
-               description="New landing files -> one bronze run; newly parsed days -> runs of exactly those days.")
+               description="New landing files -> one bronze run; newly parsed days -> one run of exactly those days.")
     def new_landing_files(context: dg.SensorEvaluationContext, lake: LakeResource) -> dg.SensorResult:
         settings = lake.settings()
         cursor = json.loads(context.cursor) if context.cursor else {}

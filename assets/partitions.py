@@ -2,7 +2,8 @@
 
 Silver, emissions and ``scope_totals`` are partitioned by the readings' event date (UTC). A run
 covers a range of days in one pass (``BackfillPolicy.single_run``), so a backfill of a year from
-the UI is one run, not 365.
+the UI is one run, not 365; ``carbon-lake materialize`` and the sensor make one run for any set
+of days, however scattered (:func:`days_tags`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from datetime import date
 import dagster as dg
 
 from carbon_lake.contracts import FIRST_EVENT_DATE
-from carbon_lake.days import Days
+from carbon_lake.days import Days, DaySet
 
 # end_offset=1: today's partition exists today (readings arrive all day), not only tomorrow.
 DAILY = dg.DailyPartitionsDefinition(start_date=FIRST_EVENT_DATE.isoformat(), timezone="UTC", end_offset=1)
@@ -37,7 +38,25 @@ FOLLOW_ANY_DAY = (
 ).with_label("follow any updated day")
 
 
-def days_of(context: dg.AssetExecutionContext) -> Days:
-    """The run's days: one partition, or a range from a single-run backfill."""
+# A run over scattered days spans them with Dagster's partition range and names the days with
+# this tag; the other days of the range are current already, and a run recomputes only these.
+DAYS_TAG = "carbon_lake/days"
+
+
+def days_tags(days: DaySet) -> dict[str, str]:
+    """Run tags that make one run cover ``days``, however scattered: Dagster's single-run partition
+    range from the first to the last day, and the days themselves in :data:`DAYS_TAG`."""
+    return {"dagster/asset_partition_range_start": days.first.isoformat(),
+            "dagster/asset_partition_range_end": days.last.isoformat(), DAYS_TAG: str(days)}
+
+
+def days_of(context: dg.AssetExecutionContext) -> DaySet:
+    """The run's days: one partition, a range from a single-run backfill (every day of it), or
+    the days named by :data:`DAYS_TAG` inside the run's range."""
     keys = context.partition_key_range
-    return Days(date.fromisoformat(keys.start), date.fromisoformat(keys.end))
+    span = Days(date.fromisoformat(keys.start), date.fromisoformat(keys.end))
+    named = context.run.tags.get(DAYS_TAG)
+    days = DaySet.parse(named).within(span) if named else DaySet.of(span)
+    if days is None:
+        raise ValueError(f"{DAYS_TAG}: expected days inside the run's range {span}, got {named!r}")
+    return days

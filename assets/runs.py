@@ -1,8 +1,8 @@
 """``carbon-lake materialize``: the same definitions, run in this process, one stage after another.
 
 Without ``--partition`` it processes what has landed and is not yet in gold: new landing files
-into bronze, then every event day whose files were parsed after the day was last materialized
-(or never was), as contiguous ranges, then the unpartitioned gold tables.
+into bronze, then, in one run however scattered they are, every event day whose files were
+parsed after the day was last materialized (or never was), with the unpartitioned gold tables.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import dagster as dg
 
 from assets import bronze, emissions, gold, silver
 from assets.definitions import LAKE_JOB
-from assets.landing import range_tags
-from carbon_lake.days import Days, contiguous, stale_days
+from assets.partitions import days_tags
+from carbon_lake.days import Days, DaySet, stale_days
 from carbon_lake.pipeline import read_ledger
 from carbon_lake.settings import Settings
 
@@ -38,17 +38,19 @@ def last_materialized(instance: dg.DagsterInstance, key: dg.AssetKey, days: Iter
     return found
 
 
-def pending_days(settings: Settings, instance: dg.DagsterInstance) -> list[Days]:
+def pending_days(settings: Settings, instance: dg.DagsterInstance) -> DaySet | None:
     ledger = read_ledger(settings)
     candidates = set(ledger.explode("event_dates")["event_dates"].drop_nulls().to_list())
     done = last_materialized(instance, silver.silver_readings.key, candidates)
-    return contiguous(stale_days(ledger, done))
+    stale = stale_days(ledger, done)
+    return DaySet.of(stale) if stale else None
 
 
 def materialize(definitions: dg.Definitions, settings: Settings, instance: dg.DagsterInstance,
-                days: Days | None = None,
+                days: Days | DaySet | None = None,
                 report: Callable[[str, dg.ExecuteInProcessResult], None] = lambda stage, result: None) -> bool:
-    """Run bronze, the day ranges (``days``, or every pending day) and whole-lake gold; True if all succeeded."""
+    """Run bronze, then one run of the days (``days``, or every pending day) with whole-lake gold;
+    True if both succeeded. Two runs whatever the days: a run's fixed cost is paid once."""
     job = definitions.resolve_job_def(LAKE_JOB)
 
     def run(stage: str, selection: list[dg.AssetKey], tags: dict[str, str] | None = None) -> bool:
@@ -58,6 +60,8 @@ def materialize(definitions: dg.Definitions, settings: Settings, instance: dg.Da
         return result.success
 
     ok = run("bronze", [bronze.bronze_readings.key])
-    for span in [days] if days else pending_days(settings, instance):
-        ok = run(f"days {span}", DAY_ASSETS, range_tags(span)) and ok
-    return run("gold", WHOLE_GOLD) and ok
+    days = DaySet.of(days) if days else pending_days(settings, instance)
+    if days is None:
+        return run("gold", WHOLE_GOLD) and ok
+    label = f"{len(days.dates())} day(s) in {len(days.ranges)} range(s) of {days.first}...{days.last}, and gold"
+    return run(label, DAY_ASSETS + WHOLE_GOLD, days_tags(days)) and ok

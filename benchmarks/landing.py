@@ -77,7 +77,7 @@ def start_landing(broker: Mosquitto, home: Path, metrics_port: int, until: str =
     """``carbon-lake land``, returned when its log says ``until``. A session's queued messages
     flow right after ``event=connected``, before the subscription is even acknowledged, so a
     drain is timed from that line."""
-    process = subprocess.Popen([sys.executable, "-m", "carbon_lake.cli", "land", "--broker", broker.url,
+    process = subprocess.Popen([sys.executable, "-m", "carbon_lake_cli.cli", "land", "--broker", broker.url,
                                 "--lake", str(home), "--metrics-port", str(metrics_port)],
                                cwd=ROOT, stderr=subprocess.PIPE, text=True)
     for line in process.stderr:

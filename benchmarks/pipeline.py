@@ -122,8 +122,11 @@ class Generated:
     seconds: float
 
 
-def generate(home: Path, readings: int, file_readings: int, batch: int, days: int, redeliver: float) -> Generated:
-    """Write ``readings`` unique readings as landing files of ``file_readings`` readings each."""
+def generate(home: Path, readings: int, file_readings: int, batch: int, days: int, redeliver: float,
+             calendar: list[date] | None = None) -> Generated:
+    """Write ``readings`` unique readings as landing files of ``file_readings`` readings each,
+    over the last ``days`` days, or over the days of ``calendar`` (scattered history: the i-th
+    day of the window is moved to ``calendar[i]``, each device's readings keeping their order)."""
     import random
 
     from carbon_lake.contracts import SCHEMA_TELEMETRY, telemetry_topic
@@ -157,6 +160,8 @@ def generate(home: Path, readings: int, file_readings: int, batch: int, days: in
             ts = start + timedelta(seconds=tick_no[device.device_id] * step[device.device_id])
             if ts >= end:  # rounding: never past the window
                 ts = end - timedelta(milliseconds=1)
+            if calendar:
+                ts = _on_calendar(ts, start, calendar)
             hours = step[device.device_id] / 3600
             tick_no[device.device_id] += 1
             for metrics, extra_tags in reading_metrics(device, ts, hours):
@@ -185,9 +190,24 @@ def generate(home: Path, readings: int, file_readings: int, batch: int, days: in
             writer.write(records_now(pending))
             files += 1
             pending, in_file = [], 0
-    last = (end - timedelta(days=1)).date()
-    return Generated(made, values, messages, redelivered, values + redelivered_values, files, start.date().isoformat(), last.isoformat(),
+    last = calendar[-1] if calendar else (end - timedelta(days=1)).date()
+    first = calendar[0] if calendar else start.date()
+    return Generated(made, values, messages, redelivered, values + redelivered_values, files, first.isoformat(), last.isoformat(),
                      time.perf_counter() - started)
+
+
+def _on_calendar(ts: datetime, start: datetime, calendar: list[date]) -> datetime:
+    """``ts``, the same time of day on the calendar day its day of the window stands for."""
+    index = min((ts - start).days, len(calendar) - 1)
+    return datetime.combine(calendar[index], datetime.min.time(), timezone.utc) + (ts - start - timedelta(days=(ts - start).days))
+
+
+def scattered_calendar(days: int, span: int, seed: int = SEED) -> list[date]:
+    """``days`` distinct days drawn from the last ``span`` days, sorted, as back-filled history is."""
+    import random
+
+    today = datetime.now(timezone.utc).date()
+    return sorted(random.Random(seed).sample([today - timedelta(days=i) for i in range(1, span + 1)], days))
 
 
 def release_files(home: Path, count: int) -> int:

@@ -14,7 +14,7 @@ import polars as pl
 import pyarrow as pa
 from deltalake import DeltaTable
 
-from carbon_lake.days import Days
+from carbon_lake.days import Days, DaySet
 
 PARTITION = "event_date"
 
@@ -62,13 +62,13 @@ def write_table(path: Path, frame: pl.DataFrame | pl.LazyFrame, schema: pa.Schem
     return DeltaTable(str(path)).version()
 
 
-def replace_days(path: Path, frame: pl.DataFrame | pl.LazyFrame, schema: pa.Schema, days: Days) -> int:
+def replace_days(path: Path, frame: pl.DataFrame | pl.LazyFrame, schema: pa.Schema, days: Days | DaySet) -> int:
     """Replace exactly ``days`` of a table partitioned by ``event_date`` with ``frame``'s rows
-    (Delta's replaceWhere: one atomic commit; other days are not touched)."""
+    (Delta's replaceWhere: one atomic commit, however scattered the days; other days are not touched)."""
+    days = DaySet.of(days)
     if not table_exists(path):
         return write_table(path, frame, schema, "append", partition_by=PARTITION)
-    if isinstance(frame, pl.DataFrame) and frame.is_empty() and not any(
-            days.first <= day <= days.last for day in rows_by_day(path)):
+    if isinstance(frame, pl.DataFrame) and frame.is_empty() and not set(days.dates()) & set(rows_by_day(path)):
         return DeltaTable(str(path)).version()  # nothing to remove, nothing to add: no empty commit
     _shaped(frame, schema).sink_delta(str(path), mode="overwrite", delta_write_options={"predicate": days.predicate(),
                                                                                       "schema_mode": "merge"})

@@ -23,7 +23,7 @@ from carbon_lake.chimney import ACTIVITIES as CHIMNEY_ACTIVITIES
 from carbon_lake.chimney import chimney_flows, integrate_hourly, self_check
 from carbon_lake.contracts import (BRONZE_TABLE_SCHEMA, DEVICE_STATUS_SCHEMA, EMISSIONS_COLUMNS, EMISSIONS_SCHEMA,
                                    FIRST_EVENT_DATE, QUARANTINE_SCHEMA, SILVER_SCHEMA, UNSYNCED_CLOCK)
-from carbon_lake.days import Days, contiguous, event_date
+from carbon_lake.days import Days, DaySet, contiguous, event_date
 from carbon_lake.emissions import apply_factors, scope_totals
 from carbon_lake.factors import all_factors, load_release
 from carbon_lake.kpis import parse_weights, sustainability_score, vertical_kpis
@@ -137,7 +137,7 @@ def _parsed_slices(settings: Settings,
     """``(files, bronze rows, rejects, device status rows)`` for consecutive groups of ``files`` of
     about ``settings.chunk_rows`` rows each (a bigger file is a group alone)."""
     group: list[tuple[str, pl.DataFrame, pl.DataFrame, pl.DataFrame]] = []
-    for index, part in enumerate(parse_each(settings.home, files)):
+    for index, part in enumerate(parse_each(settings.home, files, settings.decode_workers)):
         group.append(part)
         if sum(done[1].height for done in group) >= settings.chunk_rows or index == len(files) - 1:
             yield ([done[0] for done in group], pl.concat([done[1] for done in group]),
@@ -210,7 +210,7 @@ class _Totals:
                            details=details, preview=self.preview, violations=combine_violations(self.violations))
 
 
-def bronze_to_silver(settings: Settings, days: Days) -> StageResult:
+def bronze_to_silver(settings: Settings, days: Days | DaySet) -> StageResult:
     """Silver for ``days``: deduplicated, validated, canonical units; other days are untouched.
 
     The range is done in slices of about ``settings.chunk_rows`` bronze rows, each replaced in
@@ -219,7 +219,7 @@ def bronze_to_silver(settings: Settings, days: Days) -> StageResult:
     through the key columns (:func:`cross_day_copies`) and read too, so a reused id is
     quarantined in whichever day holds the later copy.
     """
-    tables = Tables(settings)
+    tables, days = Tables(settings), DaySet.of(days)
     bronze = scan_table(tables.bronze, BRONZE_TABLE_SCHEMA)
     copies = cross_day_copies(data_files(tables.bronze), days)
     totals, duplicates = _Totals(), 0
@@ -244,7 +244,7 @@ def bronze_to_silver(settings: Settings, days: Days) -> StageResult:
                           "silver_version": table_version(tables.silver)})
 
 
-def scan_silver(settings: Settings, days: Days | None = None) -> pl.LazyFrame:
+def scan_silver(settings: Settings, days: Days | DaySet | None = None) -> pl.LazyFrame:
     """Silver readings, of ``days`` only when given (partition pruning reads just those files)."""
     scan = scan_table(Tables(settings).silver, SILVER_SCHEMA)
     return scan if days is None else scan.filter(days.holds_date())
@@ -259,11 +259,11 @@ def scan_emissions(settings: Settings) -> pl.LazyFrame:
     return scan_table(Tables(settings).emissions, EMISSIONS_SCHEMA)
 
 
-def silver_to_emissions(settings: Settings, days: Days) -> StageResult:
+def silver_to_emissions(settings: Settings, days: Days | DaySet) -> StageResult:
     """Apply the pinned factor release to silver of ``days``: replace those days of the
     ``emissions`` table (slice by slice, like silver), of its quarantine and of ``factor_coverage``,
     then point the warehouse's ``emissions`` view at the new version."""
-    tables = Tables(settings)
+    tables, days = Tables(settings), DaySet.of(days)
     release = load_release(settings.factors_dir, settings.factor_release)
     site_data = load_site_data(settings.factors_dir, settings.site_data_release)
     totals, coverage, co2e = _Totals(), [], Counter()
@@ -282,7 +282,7 @@ def silver_to_emissions(settings: Settings, days: Days) -> StageResult:
         coverage.append(priced.coverage)
     coverage_table = pl.concat(coverage)
     warehouse.replace_range(settings.warehouse_path, {"factor_coverage": coverage_table}, "event_date",
-                            days.first, days.last)
+                            _bounds(days))
     warehouse.replace_parquet_view(settings.warehouse_path, "emissions", data_files(tables.emissions),
                                    EMISSIONS_SCHEMA, PARTITION)
     warehouse.replace_view(settings.warehouse_path, "gwp_basis_mix", BASIS_MIX_SQL)
@@ -342,21 +342,21 @@ def chimney_self_check(settings: Settings) -> dict[str, float | int]:
     return self_check(_chimney_flows(settings)[0], CHIMNEY_SELF_CHECK_TOLERANCE)
 
 
-def emissions_to_scope_totals(settings: Settings, days: Days) -> StageResult:
+def emissions_to_scope_totals(settings: Settings, days: Days | DaySet) -> StageResult:
     """Recompute ``scope_totals`` for the calendar months that ``days`` fall in."""
-    months = Days(days.first.replace(day=1), _month_end(days.last))
+    months = DaySet.of(days).months()
     lines = scan_emissions(settings).filter(months.holds_date())
     totals = scope_totals(lines).collect(engine="streaming")
-    warehouse.replace_range(settings.warehouse_path, {"scope_totals": totals}, "month", months.first, months.last)
+    warehouse.replace_range(settings.warehouse_path, {"scope_totals": totals}, "month", _bounds(months))
     return StageResult(rows_in=int(lines.select(pl.len()).collect().item()), rows_out=totals.height,
                        preview=totals.head(10),
-                       details={"days": str(days), "months": f"{months.first:%Y-%m}...{months.last:%Y-%m}",
+                       details={"days": str(days), "months": sorted({f"{d:%Y-%m}" for d in months.dates()}),
                                 "co2e_kg_location": float(totals["co2e_kg"].sum() or 0.0),
                                 "co2e_kg_market": float(totals["co2e_kg_market"].sum() or 0.0)})
 
 
-def _month_end(day: date) -> date:
-    return (day.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+def _bounds(days: DaySet) -> list[tuple[date, date]]:
+    return [(span.first, span.last) for span in days.ranges]
 
 
 def emissions_to_kpis(settings: Settings) -> StageResult:

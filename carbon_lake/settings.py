@@ -56,6 +56,8 @@ class Settings:
     # Metric rows a stage holds in memory at once: a long range of days is processed in slices
     # of about this many rows (about 3 GB of peak RSS per million; a busier day is one slice alone).
     chunk_rows: int = 500_000
+    # Landing files decoded at once, one thread and one DuckDB decoder each (see bronze.parse_each).
+    decode_workers: int = 2
     landing_freshness_seconds: int = 900  # older newest landing file: the stream has stalled
     chimney_max_gap_seconds: float = 60.0
     score_weights: str = "data_center=0.25,logistics=0.25,manufacturing=0.25,saas=0.25"
@@ -86,6 +88,7 @@ class Settings:
                 "CARBON_LAKE_MICROBATCH_SECONDS", cls.microbatch_seconds, int
             ),
             chunk_rows=_env_number("CARBON_LAKE_CHUNK_ROWS", cls.chunk_rows, int),
+            decode_workers=_env_number("CARBON_LAKE_DECODE_WORKERS", cls.decode_workers, int),
             landing_freshness_seconds=_env_number(
                 "CARBON_LAKE_LANDING_FRESHNESS_SECONDS", cls.landing_freshness_seconds, int
             ),
@@ -127,6 +130,7 @@ class Settings:
             "CARBON_LAKE_LANDING_CLIENT_ID": self.landing_client_id,
             "CARBON_LAKE_MICROBATCH_SECONDS": str(self.microbatch_seconds),
             "CARBON_LAKE_CHUNK_ROWS": str(self.chunk_rows),
+            "CARBON_LAKE_DECODE_WORKERS": str(self.decode_workers),
             "CARBON_LAKE_LANDING_FRESHNESS_SECONDS": str(self.landing_freshness_seconds),
             "CARBON_LAKE_CHIMNEY_MAX_GAP_SECONDS": str(self.chimney_max_gap_seconds),
             "CARBON_LAKE_SCORE_WEIGHTS": self.score_weights,

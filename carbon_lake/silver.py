@@ -13,10 +13,9 @@ import pandera.polars as pa
 import polars as pl
 
 from carbon_lake.contracts import BRONZE_SCHEMA, SILVER_SCHEMA, ContractError
-from carbon_lake.days import Days, event_date
+from carbon_lake.days import Days, DaySet, event_date
 from carbon_lake.regions import region_mapping
-from carbon_lake.rules import READING_KEY as KEY
-from carbon_lake.rules import ROW_KEY
+from carbon_lake.rules import READING_KEY as KEY, ROW_KEY
 from carbon_lake.units import units_for
 from carbon_lake.vocabulary import load_vocabulary
 
@@ -103,7 +102,7 @@ def _over_keys(files: list[str], sql: str, params: dict[str, object]) -> pl.Data
             params={"files": files, **params}).pl()
 
 
-def cross_day_copies(bronze_files: list[str], days: Days) -> pl.DataFrame:
+def cross_day_copies(bronze_files: list[str], days: Days | DaySet) -> pl.DataFrame:
     """``(source_id, event_id, event_date)`` of every copy of a reading that also has a copy on
     another day, for the readings of ``days``: what :func:`first_landed` must see beyond a day.
 
@@ -114,11 +113,11 @@ def cross_day_copies(bronze_files: list[str], days: Days) -> pl.DataFrame:
         return pl.DataFrame(schema={"source_id": pl.Utf8, "event_id": pl.Utf8, "event_date": pl.Date})
     return _over_keys(bronze_files,
                       ", inside AS (SELECT DISTINCT source_id, event_id, event_date FROM keyed"
-                      "             WHERE event_date BETWEEN $first AND $last)"
+                      "             WHERE list_contains($days, event_date))"
                       ", other AS (SELECT DISTINCT k.source_id, k.event_id, k.event_date FROM keyed k JOIN inside i"
                       "            USING (source_id, event_id) WHERE k.event_date <> i.event_date)"
                       " SELECT * FROM other UNION SELECT * FROM inside SEMI JOIN other USING (source_id, event_id)",
-                      {"first": days.first, "last": days.last})
+                      {"days": DaySet.of(days).dates()})
 
 
 def repeated_keys(silver_files: list[str]) -> pl.DataFrame:

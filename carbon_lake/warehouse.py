@@ -77,9 +77,11 @@ def replace_tables(path: Path, tables: Mapping[str, pl.DataFrame]) -> None:
             con.unregister("incoming")
 
 
-def replace_range(path: Path, tables: Mapping[str, pl.DataFrame], column: str, first: date, last: date) -> None:
-    """Atomically replace the rows whose date ``column`` lies in ``[first, last]`` in each table
-    with ``tables``' rows, creating a table on its first write; other rows stay as they are."""
+def replace_range(path: Path, tables: Mapping[str, pl.DataFrame], column: str,
+                  ranges: Iterable[tuple[date, date]]) -> None:
+    """Atomically replace the rows whose date ``column`` lies in any of the inclusive ``ranges``
+    in each table with ``tables``' rows, creating a table on its first write; other rows stay."""
+    ranges = list(ranges)
     if not TABLE_NAME.match(column):
         raise ValueError(f"column: expected lower-case letters, digits and _, got {column!r}")
     with _rewrite(path, tables) as con:
@@ -90,7 +92,7 @@ def replace_range(path: Path, tables: Mapping[str, pl.DataFrame], column: str, f
             for added, kind in con.execute("SELECT column_name, column_type FROM (DESCRIBE incoming)").fetchall():
                 if added not in present:  # a column the table gained since it was created: older rows read NULL
                     con.execute(f'ALTER TABLE "{name}" ADD COLUMN "{added}" {kind}')
-            con.execute(f'DELETE FROM "{name}" WHERE "{column}" BETWEEN ? AND ?', [first, last])
+            con.executemany(f'DELETE FROM "{name}" WHERE "{column}" BETWEEN ? AND ?', ranges)
             con.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM incoming')
             con.unregister("incoming")
 

@@ -110,7 +110,7 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 def cli(*args: str) -> list[str]:
     """The command line of the real ``carbon-lake`` CLI in this environment."""
-    return [sys.executable, "-m", "carbon_lake.cli", *args]
+    return [sys.executable, "-m", "carbon_lake_cli.cli", *args]
 
 
 def carbon_lake(*args: str, env: dict[str, str] | None = None, **kwargs) -> subprocess.Popen:

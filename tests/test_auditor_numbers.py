@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from carbon_lake.basis import basis_exceptions
-from carbon_lake.cli import main
+from carbon_lake_cli.cli import main
 from carbon_lake.factors import load_release
 from carbon_lake.payload import parse_message
 from carbon_lake.reasons import CODES

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 from click.testing import CliRunner
 
-from carbon_lake.cli import main
+from carbon_lake_cli.cli import main
 from carbon_lake.settings import REPO_ROOT
 from tests.conftest import cli
 

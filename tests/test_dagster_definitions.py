@@ -82,10 +82,13 @@ def test_the_sensor_runs_new_files_then_exactly_their_days_and_never_twice(setti
         assert [r.job_name for r in tick()] == [INGEST_JOB]
         assert defs.resolve_job_def(INGEST_JOB).execute_in_process(instance=instance).success
         late = tick()
-        assert [r.tags["dagster/asset_partition_range_start"] for r in late] == ["2026-11-10", "2026-11-22"], \
-            "late data asks for its own days only, as separate ranges"
-        assert all(r.tags["dagster/asset_partition_range_start"] == r.tags["dagster/asset_partition_range_end"]
-                   for r in late)
+        assert [(r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"],
+                 r.tags["carbon_lake/days"]) for r in late] == [("2026-11-10", "2026-11-22", "2026-11-10,2026-11-22")], \
+            "late data for scattered days asks for one run of exactly those days"
+        run = defs.resolve_job_def(DAYS_JOB).execute_in_process(instance=instance, tags=late[0].tags)
+        silver = run.asset_materializations_for_node("silver_readings")
+        assert [m.metadata["days"].value for m in silver][:1] == ["2026-11-10,2026-11-22"], \
+            "the run recomputes the named days only, not the eleven between them"
 
 
 def materialized_days(instance: dg.DagsterInstance, asset: str) -> list[str]:
@@ -99,14 +102,15 @@ def test_late_data_re_materializes_its_day_only(settings):
     writer.write(records_now([reading("1", "2026-11-20T10:00:00Z"), reading("2", "2026-11-22T10:00:00Z")]))
     with dg.instance_for_test() as instance:
         assert materialize(defs, settings, instance)
-        assert materialized_days(instance, "silver_readings") == ["2026-11-20", "2026-11-22"]
+        # one run spans the days; Dagster records its whole range (the day between is current: it holds nothing)
+        assert materialized_days(instance, "silver_readings") == ["2026-11-20", "2026-11-21", "2026-11-22"]
         assert materialize(defs, settings, instance), "nothing new: nothing re-materialized"
-        assert materialized_days(instance, "silver_readings") == ["2026-11-20", "2026-11-22"]
+        assert materialized_days(instance, "silver_readings") == ["2026-11-20", "2026-11-21", "2026-11-22"]
 
         writer.write(records_now([reading("late", "2026-11-20T18:00:00Z", kwh=50.0)]))
         assert materialize(defs, settings, instance)
-        assert materialized_days(instance, "silver_readings") == ["2026-11-20", "2026-11-20", "2026-11-22"]
-        assert materialized_days(instance, "emissions") == ["2026-11-20", "2026-11-20", "2026-11-22"]
+        assert materialized_days(instance, "silver_readings") == ["2026-11-20", "2026-11-20", "2026-11-21", "2026-11-22"]
+        assert materialized_days(instance, "emissions") == ["2026-11-20", "2026-11-20", "2026-11-21", "2026-11-22"]
     per_day = warehouse.query(settings.warehouse_path,
                               "SELECT event_date, sum(quantity) AS kwh FROM emissions WHERE scope = 2 AND method = 'location'"
                               " GROUP BY 1 ORDER BY 1")

@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from carbon_lake.cli import main
+from carbon_lake_cli.cli import main
 from carbon_lake.contracts import ContractError
 from carbon_lake.emissions import apply_factors
 from carbon_lake.factors import load_release

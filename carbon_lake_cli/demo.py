@@ -78,7 +78,7 @@ def _interrupt(*_: object) -> None:
 def run_demo(settings: Settings, broker_url: str | None, devices: int, rate: float, dagster_port: int,
              app_port: int) -> None:
     bin_dir = Path(sys.executable).parent
-    cli = [sys.executable, "-m", "carbon_lake.cli"]
+    cli = [sys.executable, "-m", "carbon_lake_cli.cli"]
     children: list[tuple[str, subprocess.Popen]] = []
     embedded = broker_url is None
     if embedded:

@@ -1,8 +1,8 @@
 """``carbon-lake``: the one command line for every part of the lake.
 
-The CLI is the composition root: it imports the landing service, the fleet and the Dagster
-definitions lazily inside each command, so ``carbon-lake --help`` stays fast and the domain
-core stays free of them.
+The CLI is the composition root: it lives at the edge, in ``carbon_lake_cli``, and imports the
+landing service, the fleet and the Dagster definitions lazily inside each command, so
+``carbon-lake --help`` stays fast and the domain core (``carbon_lake``) never imports them.
 """
 
 from __future__ import annotations
@@ -230,8 +230,9 @@ def ingest(files: tuple[Path, ...], lake: Path | None, org: str | None) -> None:
 
 @main.command()
 @lake_option
-@click.option("--partition", "partition", default=None, metavar="DAY[...DAY]",
-              help="Re-materialize these event days (UTC), e.g. 2026-11-20 or 2026-11-01...2026-11-30, "
+@click.option("--partition", "partition", default=None, metavar="DAY[...DAY][,...]",
+              help="Re-materialize these event days (UTC) in one run, e.g. 2026-11-20, 2026-11-01...2026-11-30 "
+                   "or 2026-01-03,2026-02-10...2026-02-12, "
                    "whether or not new data arrived for them. Default: every day with newly landed data.")
 def materialize(lake: Path | None, partition: str | None) -> None:
     """Run the Dagster assets in-process: landing -> bronze -> silver -> emissions -> gold.
@@ -244,10 +245,10 @@ def materialize(lake: Path | None, partition: str | None) -> None:
 
     from assets.definitions import build_definitions
     from assets.runs import materialize as run_stages
-    from carbon_lake.days import Days
+    from carbon_lake.days import DaySet
 
     try:
-        days = Days.parse(partition) if partition else None
+        days = DaySet.parse(partition) if partition else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--partition") from None
     settings = Settings.from_env(home=lake)
@@ -509,7 +510,7 @@ def demo(broker: str | None, lake: Path | None, devices: int, rate: float, dagst
 
     Without --broker an embedded broker is started. Ctrl-C stops every process it started.
     """
-    from carbon_lake.demo import run_demo
+    from .demo import run_demo
 
     run_demo(Settings.from_env(home=lake), broker, devices, rate, dagster_port, app_port)
 
