@@ -52,21 +52,9 @@ class Days:
         return pl.col("event_date").is_between(self.first, self.last)
 
     def split(self, rows_by_day: Mapping[date, int], max_rows: int) -> list[Days]:
-        """These days cut into consecutive ranges of at most ``max_rows`` rows each, so a stage's
-        memory is bounded by ``max_rows`` and not by the range (a day above it is a range alone).
-
-        Every day is covered, also days without rows: replacing a range must empty such a day."""
-        ranges: list[Days] = []
-        held = 0
-        for day in self.dates():
-            rows = rows_by_day.get(day, 0)
-            if ranges and held + rows <= max_rows:
-                ranges[-1] = Days(ranges[-1].first, day)
-                held += rows
-            else:
-                ranges.append(Days(day, day))
-                held = rows
-        return ranges
+        """These days cut into consecutive ranges of at most ``max_rows`` rows each
+        (:meth:`DaySet.split` of this one range: its parts are ranges too)."""
+        return [Days(part.first, part.last) for part in DaySet.of(self).split(rows_by_day, max_rows)]
 
     def predicate(self) -> str:
         """The same days as a Delta Lake predicate on the ``event_date`` partition column."""
