@@ -197,8 +197,10 @@ def report(results: list[dict[str, Any]], microbatch: dict[str, Any] | None) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--readings", type=int, nargs="+", default=[1_000_000, 10_000_000])
-    parser.add_argument("--layouts", nargs="+", default=["contiguous", "scattered"], choices=["contiguous", "scattered"])
+    parser.add_argument("--readings", type=int, nargs="+", default=[1_000_000, 10_000_000],
+                        help="lake sizes in readings (default: 1,000,000 and 10,000,000)")
+    parser.add_argument("--layouts", nargs="+", default=["contiguous", "scattered"], choices=["contiguous", "scattered"],
+                        help="event-day layouts to run (default: both)")
     parser.add_argument("--quick", action="store_true", help="100,000 readings, both layouts (a smoke test)")
     parser.add_argument("--file-readings", type=int, default=100_000, help="readings per landing file")
     parser.add_argument("--scattered-days", type=int, default=140, help="event days of the scattered lake")
@@ -207,7 +209,7 @@ def main() -> None:
                         help="run the row-by-row SQLite baseline up to this size; above it, use its measured rate")
     parser.add_argument("--microbatch", action="store_true",
                         help="then time one micro-batch on the largest contiguous lake")
-    parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--workdir", type=Path, default=None, help="where the temporary lakes go (default: $TMPDIR)")
     parser.add_argument("--keep", action="store_true", help="keep the lakes")
     args = parser.parse_args()
     if args.quick:
