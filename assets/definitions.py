@@ -42,7 +42,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=ALL_ASSETS,
         asset_checks=[landing_is_fresh, bronze.devices_dropped_nothing, silver.silver_key_is_unique, emissions.factor_coverage,
-                      emissions.factor_fallbacks, emissions.chimney_self_check_agrees, gold.gold_expectations],
+                      emissions.factor_fallbacks, gold.gold_expectations],
         jobs=[lake_job, ingest_job, days_job],
         schedules=[freshness],
         sensors=[landing_sensor(ingest_job, days_job, settings.microbatch_seconds), gold_follows, run_failure_alert],

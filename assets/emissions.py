@@ -8,12 +8,15 @@ from assets.partitions import DAILY, FOLLOW_ANY_DAY, RETRY, SINGLE_RUN, days_of
 from assets.resources import LakeResource
 from carbon_lake import warehouse
 from carbon_lake.emissions import FALLBACK_SUMMARY_SQL
-from carbon_lake.pipeline import chimney_self_check, silver_to_chimney_co2, silver_to_emissions
+from carbon_lake.pipeline import silver_to_chimney_co2, silver_to_emissions
 
 EMISSIONS_CONTRACT_CHECK = dg.AssetCheckSpec("emissions_match_contract", asset="emissions", blocking=True,
                                              description="pandera: every emission line of the day has a scope "
                                                          "1-3, a factor id and release, lineage, and a finite, "
                                                          "non-negative quantity and CO2e.")
+CHIMNEY_SELF_CHECK = dg.AssetCheckSpec("chimney_self_check_agrees", asset="chimney_co2",
+                                       description="Chimney nodes that report their own kg/s agree with the "
+                                                   "pipeline's physics within 1% on every reading.")
 
 
 @dg.asset(group_name="emissions", deps=["silver_readings"], kinds={"duckdb", "polars", "pandera"},
@@ -26,10 +29,13 @@ def emissions(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Mater
 
 
 @dg.asset(group_name="emissions", deps=["silver_readings"], kinds={"duckdb", "polars"}, retry_policy=RETRY,
-          automation_condition=FOLLOW_ANY_DAY)
+          automation_condition=FOLLOW_ANY_DAY, check_specs=[CHIMNEY_SELF_CHECK])
 def chimney_co2(lake: LakeResource) -> dg.MaterializeResult:
     """CO2 measured in chimneys (ppm x flow x density), per sensor and hour, with gaps counted as coverage."""
-    return materialized(silver_to_chimney_co2(lake.settings()))
+    result = silver_to_chimney_co2(lake.settings())
+    agreement = result.details.pop("self_check")
+    return materialized(result, [dg.AssetCheckResult(check_name="chimney_self_check_agrees",
+                                                     passed=agreement["disagreeing"] == 0, metadata=agreement)])
 
 
 @dg.asset_check(asset=emissions, description="Share of required emission lines that found a factor; the rest are "
@@ -56,10 +62,3 @@ def factor_fallbacks(lake: LakeResource) -> dg.AssetCheckResult:
         passed=material.is_empty(), severity=dg.AssetCheckSeverity.WARN,
         metadata={"fallback_lines": int(found["lines"].sum() or 0), "material_lines": int(material["lines"].sum() or 0),
                   "by_kind": dg.MetadataValue.md(markdown_table(found, limit=20))})
-
-
-@dg.asset_check(asset=chimney_co2, description="Chimney nodes that report their own kg/s agree with the pipeline's "
-                                              "physics within 1% on every reading.")
-def chimney_self_check_agrees(lake: LakeResource) -> dg.AssetCheckResult:
-    result = chimney_self_check(lake.settings())
-    return dg.AssetCheckResult(passed=result["disagreeing"] == 0, metadata=result)

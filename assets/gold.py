@@ -3,7 +3,7 @@
 import dagster as dg
 
 from assets.metadata import markdown_table, materialized
-from assets.partitions import DAILY, FOLLOW, FOLLOW_ANY_DAY, RETRY, SINGLE_RUN, days_of
+from assets.partitions import DAILY, FOLLOW, FOLLOW_ANY_DAY, RETRY, SINGLE_RUN, days_of, days_updated_since_last
 from assets.resources import LakeResource
 from carbon_lake.expectations import outcomes_frame, validate_gold
 from carbon_lake.pipeline import emissions_to_kpis, emissions_to_scope_totals, publish_factors, publish_quarantine
@@ -31,10 +31,12 @@ def gold_expectations(lake: LakeResource) -> dg.AssetCheckResult:
 
 @dg.asset(group_name="gold", deps=["silver_readings", "emissions"], kinds={"duckdb", "polars"}, retry_policy=RETRY,
           automation_condition=FOLLOW_ANY_DAY)
-def kpis(lake: LakeResource) -> dg.MaterializeResult:
+def kpis(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     """Per-vertical KPIs (PUE, WUE, kg CO2e per GPU-hour, g CO2e per km and mile, kg CO2e per kg made,
-    mg CO2e per API request) and the composite sustainability score, weights from CARBON_LAKE_SCORE_WEIGHTS."""
-    return materialized(emissions_to_kpis(lake.settings()))
+    mg CO2e per API request) and the composite sustainability score, weights from CARBON_LAKE_SCORE_WEIGHTS.
+    Recomputes the months of the days updated since its last run (all months on the first)."""
+    changed = days_updated_since_last(context, [dg.AssetKey("silver_readings"), dg.AssetKey("emissions")])
+    return materialized(emissions_to_kpis(lake.settings(), changed))
 
 
 @dg.asset(group_name="gold", kinds={"duckdb"}, retry_policy=RETRY)

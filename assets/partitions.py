@@ -50,7 +50,7 @@ def days_tags(days: DaySet) -> dict[str, str]:
             "dagster/asset_partition_range_end": days.last.isoformat(), DAYS_TAG: str(days)}
 
 
-def days_of(context: dg.AssetExecutionContext) -> DaySet:
+def days_of(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> DaySet:
     """The run's days: one partition, a range from a single-run backfill (every day of it), or
     the days named by :data:`DAYS_TAG` inside the run's range."""
     keys = context.partition_key_range
@@ -60,3 +60,25 @@ def days_of(context: dg.AssetExecutionContext) -> DaySet:
     if days is None:
         raise ValueError(f"{DAYS_TAG}: expected days inside the run's range {span}, got {named!r}")
     return days
+
+
+def days_updated_since_last(context: dg.AssetExecutionContext, upstream: list[dg.AssetKey]) -> DaySet | None:
+    """The days of the day-partitioned ``upstream`` assets materialized since this (unpartitioned)
+    asset last was, from the event log: what a month-by-month table must recompute, whichever
+    run or sensor updated them. None when the asset was never materialized or no day changed
+    since: then the caller recomputes everything, as a user asking for a refresh expects."""
+    instance = context.instance
+    last = instance.fetch_materializations(context.asset_key, limit=1).records
+    if not last:
+        return None
+    days: set[date] = set()
+    for key in upstream:
+        cursor = None
+        while True:
+            page = instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=key, after_storage_id=last[0].storage_id), limit=1000, cursor=cursor)
+            days.update(date.fromisoformat(r.partition_key) for r in page.records if r.partition_key)
+            if not page.has_more:
+                break
+            cursor = page.cursor
+    return DaySet.of(days) if days else None

@@ -25,9 +25,11 @@ def silver_readings(context: dg.AssetExecutionContext, lake: LakeResource) -> dg
 
 
 @dg.asset_check(asset=silver_readings, blocking=True,
-                description="Each (source_id, event_id, metric) appears once in silver, across all days.")
-def silver_key_is_unique(lake: LakeResource) -> dg.AssetCheckResult:
-    repeated = repeated_keys(data_files(Tables(lake.settings()).silver))
+                description="Each (source_id, event_id, metric) of the run's days appears once in silver, "
+                            "across all days.")
+def silver_key_is_unique(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
+    days = days_of(context)
+    repeated = repeated_keys(data_files(Tables(lake.settings()).silver), days)
     return dg.AssetCheckResult(passed=repeated.is_empty(),
-                               metadata={"duplicated_keys": repeated.height,
+                               metadata={"days": str(days), "duplicated_keys": repeated.height,
                                          "examples": dg.MetadataValue.json(repeated.head(5).to_dicts())})

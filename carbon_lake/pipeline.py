@@ -310,17 +310,23 @@ def _coverage_share(coverage: pl.DataFrame) -> float:
     return float(required["covered"].sum()) / lines if lines else 1.0
 
 
+CHIMNEY_SELF_CHECK_TOLERANCE = 0.01  # 1%: float32 firmware arithmetic and rounded payloads stay far inside it
+
+
 def _chimney_flows(settings: Settings) -> tuple[pl.DataFrame, str]:
     """Chimney readings with their kg/s (only the chimney activities' rows are read), and the
     site-data version whose geometry gave them."""
-    readings = scan_silver(settings).filter(pl.col("activity").is_in(CHIMNEY_ACTIVITIES)).collect()
+    readings = (scan_silver(settings).filter(pl.col("activity").is_in(CHIMNEY_ACTIVITIES))
+                .select("org", "site", "source_id", "event_id", "ts", "activity", "quantity")
+                .collect(engine="streaming"))  # a few columns of a few activities: never the whole lake in memory
     site_data = load_site_data(settings.factors_dir, settings.site_data_release)
     return chimney_flows(readings, site_data.chimneys), site_data.version
 
 
 def silver_to_chimney_co2(settings: Settings) -> StageResult:
     """Measured chimney CO2 per sensor and hour (physics, not factors) as ``chimney_co2``, each
-    row with the site-data version of the chimney geometry it was computed with."""
+    row with the site-data version of the chimney geometry it was computed with. The details
+    carry :func:`chimney_self_check`'s answer on the same flows, so they are read once."""
     flows, site_data_version = _chimney_flows(settings)
     hourly = integrate_hourly(flows, settings.chimney_max_gap_seconds).with_columns(
         pl.lit(site_data_version, pl.Utf8).alias("site_data_version"))
@@ -330,11 +336,9 @@ def silver_to_chimney_co2(settings: Settings) -> StageResult:
         rows_in=flows.height, rows_out=hourly.height, preview=hourly.head(10),
         details={"co2_kg": float(hourly["co2_kg"].sum() or 0.0), "measured_s": measured, "gap_s": gaps,
                  "coverage": measured / (measured + gaps) if measured + gaps else 0.0,
-                 "max_gap_s": settings.chimney_max_gap_seconds, "site_data_version": site_data_version},
+                 "max_gap_s": settings.chimney_max_gap_seconds, "site_data_version": site_data_version,
+                 "self_check": self_check(flows, CHIMNEY_SELF_CHECK_TOLERANCE)},
     )
-
-
-CHIMNEY_SELF_CHECK_TOLERANCE = 0.01  # 1%: float32 firmware arithmetic and rounded payloads stay far inside it
 
 
 def chimney_self_check(settings: Settings) -> dict[str, float | int]:
@@ -359,16 +363,29 @@ def _bounds(days: DaySet) -> list[tuple[date, date]]:
     return [(span.first, span.last) for span in days.ranges]
 
 
-def emissions_to_kpis(settings: Settings) -> StageResult:
+def emissions_to_kpis(settings: Settings, days: Days | DaySet | None = None) -> StageResult:
     """Per-vertical KPIs (``vertical_kpis``) and the composite ``sustainability_score``.
 
-    Lazy over the whole lake: Polars reads only the columns and rows the KPIs use, and streams."""
-    kpis = vertical_kpis(scan_silver(settings), scan_emissions(settings)).collect(engine="streaming")
-    score = sustainability_score(kpis, parse_weights(settings.score_weights))
-    warehouse.replace_tables(settings.warehouse_path, {"vertical_kpis": kpis, "sustainability_score": score})
-    return StageResult(rows_in=int(scan_silver(settings).select(pl.len()).collect().item()), rows_out=kpis.height,
+    A KPI is a month's sums for one site, so new data for ``days`` changes only their calendar
+    months: those are recomputed and replaced, the other months' rows stay. Without ``days`` (or
+    before the table exists) every month is. The score then reads the whole table back: its
+    terms are placed between the best and worst site-month of all. Lazy: Polars reads only the
+    columns and rows the KPIs use, and streams."""
+    months = DaySet.of(days).months() if days and warehouse.has_table(settings.warehouse_path, "vertical_kpis") else None
+    silver, lines = scan_silver(settings, months), scan_emissions(settings)
+    lines = lines if months is None else lines.filter(months.holds_date())
+    kpis = vertical_kpis(silver, lines).collect(engine="streaming")
+    if months is None:
+        warehouse.replace_tables(settings.warehouse_path, {"vertical_kpis": kpis})
+    else:
+        warehouse.replace_range(settings.warehouse_path, {"vertical_kpis": kpis}, "month", _bounds(months))
+    every_month = warehouse.query(settings.warehouse_path, "SELECT * FROM vertical_kpis")
+    score = sustainability_score(every_month, parse_weights(settings.score_weights))
+    warehouse.replace_tables(settings.warehouse_path, {"sustainability_score": score})
+    return StageResult(rows_in=int(silver.select(pl.len()).collect().item()), rows_out=kpis.height,
                        preview=kpis.head(20),
-                       details={"kpis": sorted(kpis["kpi"].unique().to_list()), "score_weights": settings.score_weights,
+                       details={"months": "all" if months is None else sorted({f"{d:%Y-%m}" for d in months.dates()}),
+                                "kpis": sorted(kpis["kpi"].unique().to_list()), "score_weights": settings.score_weights,
                                 "months_scored": score.height})
 
 

@@ -120,13 +120,23 @@ def cross_day_copies(bronze_files: list[str], days: Days | DaySet) -> pl.DataFra
                       {"days": DaySet.of(days).dates()})
 
 
-def repeated_keys(silver_files: list[str]) -> pl.DataFrame:
+def repeated_keys(silver_files: list[str], days: Days | DaySet | None = None) -> pl.DataFrame:
     """``(source_id, event_id, metric, copies)`` for every silver row key (:data:`ROW_KEY`: one metric of
-    one reading) held more than once, on any days."""
+    one reading) held more than once, on any days; with ``days``, only the keys held on those days.
+
+    The days a run wrote are the only place a new repeat can come from (the other days are as
+    they were when their own run checked them), so a run asks about its days: the lake's keys
+    are then scanned against the few of the run rather than grouped, all of them, in memory."""
     if not silver_files:
         return pl.DataFrame(schema={"source_id": pl.Utf8, "event_id": pl.Utf8, "metric": pl.Utf8, "copies": pl.Int64})
-    return _over_keys(silver_files, f" SELECT {', '.join(ROW_KEY)}, count(*) AS copies FROM keyed"
-                                    " GROUP BY ALL HAVING count(*) > 1 ORDER BY ALL", {})
+    keys, params = ", ".join(ROW_KEY), {}
+    source = "keyed"
+    if days is not None:
+        source = (f"keyed SEMI JOIN (SELECT DISTINCT {keys} FROM keyed WHERE list_contains($days, event_date))"
+                  f" USING ({keys})")
+        params = {"days": DaySet.of(days).dates()}
+    return _over_keys(silver_files, f" SELECT {keys}, count(*) AS copies FROM {source}"
+                                    " GROUP BY ALL HAVING count(*) > 1 ORDER BY ALL", params)
 
 
 def unit_mapping(pairs: pl.DataFrame, factors_dir: Path) -> pl.DataFrame:

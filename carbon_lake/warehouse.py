@@ -146,6 +146,14 @@ def query(path: Path, sql: str, params: list[Any] | None = None) -> pl.DataFrame
         return pl.DataFrame() if relation is None else pl.from_arrow(relation.to_arrow_table())
 
 
+def has_table(path: Path, name: str) -> bool:
+    """Whether the warehouse at ``path`` exists and holds a table or view ``name``."""
+    if not Path(path).exists():
+        return False
+    with connect(path) as con:
+        return con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]).fetchone()[0] > 0
+
+
 def table_counts(path: Path) -> dict[str, int]:
     with connect(path) as con:
         names = [r[0] for r in con.execute("SELECT table_name FROM information_schema.tables ORDER BY 1").fetchall()]

@@ -234,12 +234,16 @@ def ingest(files: tuple[Path, ...], lake: Path | None, org: str | None) -> None:
               help="Re-materialize these event days (UTC) in one run, e.g. 2026-11-20, 2026-11-01...2026-11-30 "
                    "or 2026-01-03,2026-02-10...2026-02-12, "
                    "whether or not new data arrived for them. Default: every day with newly landed data.")
-def materialize(lake: Path | None, partition: str | None) -> None:
+@click.option("--rebuild", is_flag=True,
+              help="Re-derive every table from the landing files, as after a change of layout: the current "
+                   "bronze, silver, quarantine, gold and warehouse move to lake/.previous/<time>/ first.")
+def materialize(lake: Path | None, partition: str | None, rebuild: bool) -> None:
     """Run the Dagster assets in-process: landing -> bronze -> silver -> emissions -> gold.
 
     Without --partition, processes what has landed and is not yet in gold: new landing files,
     then exactly the event days they hold. Runs are recorded in lake/.dagster, so `dagster dev`
-    started with DAGSTER_HOME set there shows them.
+    started with DAGSTER_HOME set there shows them. With --rebuild, every landing file is new
+    again; stop the landing sensor (`dagster dev`) first so no run writes in between.
     """
     import dagster as dg
 
@@ -251,7 +255,15 @@ def materialize(lake: Path | None, partition: str | None) -> None:
         days = DaySet.parse(partition) if partition else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--partition") from None
+    if rebuild and partition:
+        raise click.UsageError("--rebuild re-derives every day; it takes no --partition")
     settings = Settings.from_env(home=lake)
+    if rebuild:
+        from carbon_lake.rebuild import set_aside_derived
+
+        previous = set_aside_derived(settings)
+        click.echo(f"rebuilding from {settings.landing_dir}; the previous tables are in {previous}"
+                   if previous else f"rebuilding from {settings.landing_dir}; there were no tables before")
     os.environ.setdefault("DAGSTER_HOME", str(settings.ensure_dagster_home()))
     failed: list[str] = []
 
