@@ -41,11 +41,11 @@ class Days:
         """Dagster partition keys."""
         return [d.isoformat() for d in self.dates()]
 
-    def holds_ts(self) -> pl.Expr:
-        """Rows whose ``ts`` falls on one of these days (UTC)."""
+    def holds_ts(self, column: str = "ts") -> pl.Expr:
+        """Rows whose timestamp ``column`` falls on one of these days (UTC)."""
         start = datetime.combine(self.first, time(), timezone.utc)
         end = datetime.combine(self.last + timedelta(days=1), time(), timezone.utc)
-        return (pl.col("ts") >= start) & (pl.col("ts") < end)
+        return (pl.col(column) >= start) & (pl.col(column) < end)
 
     def holds_date(self) -> pl.Expr:
         """Rows whose ``event_date`` partition column is one of these days: prunes whole files."""
@@ -109,8 +109,8 @@ class DaySet:
         inside = [d for d in self.dates() if days.first <= d <= days.last]
         return DaySet.of(inside) if inside else None
 
-    def holds_ts(self) -> pl.Expr:
-        return _any(days.holds_ts() for days in self.ranges)
+    def holds_ts(self, column: str = "ts") -> pl.Expr:
+        return _any(days.holds_ts(column) for days in self.ranges)
 
     def holds_date(self) -> pl.Expr:
         return _any(days.holds_date() for days in self.ranges)

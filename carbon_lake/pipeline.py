@@ -19,8 +19,6 @@ from pandera.polars import DataFrameSchema
 from carbon_lake import warehouse
 from carbon_lake.basis import BASIS_MIX_SQL
 from carbon_lake.bronze import parse_each
-from carbon_lake.chimney import ACTIVITIES as CHIMNEY_ACTIVITIES
-from carbon_lake.chimney import chimney_flows, integrate_hourly, self_check
 from carbon_lake.contracts import (BRONZE_TABLE_SCHEMA, DEVICE_STATUS_SCHEMA, EMISSIONS_COLUMNS, EMISSIONS_SCHEMA,
                                    FIRST_EVENT_DATE, QUARANTINE_SCHEMA, SILVER_SCHEMA, UNSYNCED_CLOCK)
 from carbon_lake.days import Days, DaySet, contiguous, event_date
@@ -308,42 +306,6 @@ def _coverage_share(coverage: pl.DataFrame) -> float:
     required = coverage.filter("required")
     lines = int(required["lines"].sum() or 0)
     return float(required["covered"].sum()) / lines if lines else 1.0
-
-
-CHIMNEY_SELF_CHECK_TOLERANCE = 0.01  # 1%: float32 firmware arithmetic and rounded payloads stay far inside it
-
-
-def _chimney_flows(settings: Settings) -> tuple[pl.DataFrame, str]:
-    """Chimney readings with their kg/s (only the chimney activities' rows are read), and the
-    site-data version whose geometry gave them."""
-    readings = (scan_silver(settings).filter(pl.col("activity").is_in(CHIMNEY_ACTIVITIES))
-                .select("org", "site", "source_id", "event_id", "ts", "activity", "quantity")
-                .collect(engine="streaming"))  # a few columns of a few activities: never the whole lake in memory
-    site_data = load_site_data(settings.factors_dir, settings.site_data_release)
-    return chimney_flows(readings, site_data.chimneys), site_data.version
-
-
-def silver_to_chimney_co2(settings: Settings) -> StageResult:
-    """Measured chimney CO2 per sensor and hour (physics, not factors) as ``chimney_co2``, each
-    row with the site-data version of the chimney geometry it was computed with. The details
-    carry :func:`chimney_self_check`'s answer on the same flows, so they are read once."""
-    flows, site_data_version = _chimney_flows(settings)
-    hourly = integrate_hourly(flows, settings.chimney_max_gap_seconds).with_columns(
-        pl.lit(site_data_version, pl.Utf8).alias("site_data_version"))
-    warehouse.replace_tables(settings.warehouse_path, {"chimney_co2": hourly})
-    measured, gaps = float(hourly["measured_s"].sum() or 0), float(hourly["gap_s"].sum() or 0)
-    return StageResult(
-        rows_in=flows.height, rows_out=hourly.height, preview=hourly.head(10),
-        details={"co2_kg": float(hourly["co2_kg"].sum() or 0.0), "measured_s": measured, "gap_s": gaps,
-                 "coverage": measured / (measured + gaps) if measured + gaps else 0.0,
-                 "max_gap_s": settings.chimney_max_gap_seconds, "site_data_version": site_data_version,
-                 "self_check": self_check(flows, CHIMNEY_SELF_CHECK_TOLERANCE)},
-    )
-
-
-def chimney_self_check(settings: Settings) -> dict[str, float | int]:
-    """Agreement between the kg/s chimney nodes report and the pipeline's physics (see ``chimney.self_check``)."""
-    return self_check(_chimney_flows(settings)[0], CHIMNEY_SELF_CHECK_TOLERANCE)
 
 
 def emissions_to_scope_totals(settings: Settings, days: Days | DaySet) -> StageResult:

@@ -79,7 +79,7 @@ def replace_tables(path: Path, tables: Mapping[str, pl.DataFrame]) -> None:
 
 def replace_range(path: Path, tables: Mapping[str, pl.DataFrame], column: str,
                   ranges: Iterable[tuple[date, date]]) -> None:
-    """Atomically replace the rows whose date ``column`` lies in any of the inclusive ``ranges``
+    """Atomically replace the rows whose date or timestamp ``column`` lies in any of the inclusive ``ranges``
     in each table with ``tables``' rows, creating a table on its first write; other rows stay."""
     ranges = list(ranges)
     if not TABLE_NAME.match(column):

@@ -28,7 +28,8 @@ from carbon_lake.device_status import new_drops
 from carbon_lake.landing import LandingRecord, LandingWriter, records_now
 from carbon_lake.lake import read_table
 from carbon_lake.payload import parse_message
-from carbon_lake.pipeline import Tables, chimney_self_check, land_to_bronze, scan_device_status, scan_silver
+from carbon_lake.chimney_hours import chimney_self_check
+from carbon_lake.pipeline import Tables, land_to_bronze, scan_device_status, scan_silver
 from carbon_lake.settings import REPO_ROOT, Settings
 from tests.conftest import Mosquitto, cli, start_landing, stop, wait_for
 from tests.test_broker_security import make_certificates, register

@@ -3,7 +3,7 @@ only the months of the days that changed, and the silver key check asks about th
 both giving what a full recomputation gives."""
 
 import json
-from datetime import date
+from datetime import date, datetime, timezone
 
 import dagster as dg
 import polars as pl
@@ -80,3 +80,51 @@ def test_the_key_check_of_a_run_sees_its_days_against_the_whole_lake(settings):
     assert repeated_keys(files, DaySet.parse("2026-11-20")).equals(whole), "day 20's keys, counted on every day"
     assert repeated_keys(files, DaySet.parse("2026-11-22")).equals(whole)
     assert repeated_keys(files, DaySet.parse("2026-11-21")).is_empty(), "a day without the key is not blamed"
+
+
+def chimney(device: str, event_id: str, ts: str, ppm: float) -> tuple[str, bytes]:
+    return f"carbon/v1/ktda/kangaita/{device}/telemetry", json.dumps({
+        "schema": "carbon.telemetry/1", "source_id": device, "event_id": event_id, "ts": ts,
+        "vertical": "manufacturing", "tags": {"region": "KE"},
+        "metrics": {"co2_ppm": ppm, "flue_temp_c": 200.0, "flue_velocity_m_s": 4.0}}).encode()
+
+
+def chimney_table(path) -> pl.DataFrame:
+    return (warehouse.query(path, "SELECT * FROM chimney_co2 ORDER BY source_id, hour")
+            .with_columns(pl.col("hour").dt.convert_time_zone("UTC")))  # DuckDB names it Etc/UTC
+
+
+def test_late_chimney_readings_recompute_their_hours_and_the_hour_before_as_a_full_integration_would(settings):
+    from carbon_lake.chimney_hours import silver_to_chimney_co2
+
+    defs, writer = build_definitions(settings), LandingWriter(settings.landing_dir)
+    writer.write(records_now([
+        chimney("boiler-1", "a1", "2026-11-01T09:00:00Z", 100_000), chimney("boiler-1", "a2", "2026-11-01T09:00:20Z", 110_000),
+        chimney("boiler-1", "a3", "2026-11-03T23:59:50Z", 120_000),  # then silent until the 5th: a gap
+        chimney("boiler-1", "a4", "2026-11-05T10:00:00Z", 100_000), chimney("boiler-1", "a5", "2026-11-05T10:00:20Z", 90_000),
+        chimney("boiler-2", "b1", "2026-11-02T12:00:00Z", 80_000), chimney("boiler-2", "b2", "2026-11-02T12:00:20Z", 85_000)]))
+    runs: list[dg.ExecuteInProcessResult] = []
+
+    def metadata(asset: str) -> dict:
+        [event] = [e for e in runs[-1].get_asset_materialization_events() if e.asset_key.to_user_string() == asset]
+        return {k: v.value for k, v in event.materialization.metadata.items()}
+
+    with dg.instance_for_test() as instance:
+        assert materialize(defs, settings, instance, report=lambda _, r: runs.append(r))
+        assert metadata("chimney_co2")["hours_of"] == "all days"
+        before = chimney_table(settings.warehouse_path)
+        late_hour = (pl.col("source_id") == "boiler-1") & (pl.col("hour") == datetime(2026, 11, 3, 23, tzinfo=timezone.utc))
+        assert before.filter(late_hour)["measured_s"].to_list() == [0.0], "a3 to a4 is one long gap"
+
+        writer.write(records_now([chimney("boiler-1", "a9", "2026-11-04T00:00:05Z", 115_000),  # late: fills the gap
+                                  chimney("boiler-2", "b3", "2026-11-02T12:00:40Z", 90_000)]))
+        assert materialize(defs, settings, instance, report=lambda _, r: runs.append(r))
+        assert metadata("chimney_co2")["hours_of"] == "2026-11-01...2026-11-04", \
+            "the late days, and back to the sensors' readings before them"
+        incremental = chimney_table(settings.warehouse_path)
+        assert incremental.filter(late_hour)["measured_s"].to_list() == [15.0], "the 3rd's last hour now ends at a9"
+        assert incremental.filter(pl.col("hour") == datetime(2026, 11, 5, 10, tzinfo=timezone.utc)).equals(
+            before.filter(pl.col("hour") == datetime(2026, 11, 5, 10, tzinfo=timezone.utc))), "the 5th is untouched"
+
+        silver_to_chimney_co2(settings)  # every hour, from the whole lake
+        assert chimney_table(settings.warehouse_path).equals(incremental)
