@@ -6,7 +6,6 @@ from assets.metadata import materialized
 from assets.partitions import DAILY, RETRY, SINGLE_RUN, days_of
 from assets.resources import LakeResource
 from assets.checks import contract_check
-from carbon_lake.lake import data_files
 from carbon_lake.pipeline import Tables, bronze_to_silver
 from carbon_lake.silver import repeated_keys
 
@@ -29,7 +28,7 @@ def silver_readings(context: dg.AssetExecutionContext, lake: LakeResource) -> dg
                             "across all days.")
 def silver_key_is_unique(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
     days = days_of(context)
-    repeated = repeated_keys(data_files(Tables(lake.settings()).silver), days)
+    repeated = repeated_keys(Tables(lake.settings()).silver, days)
     return dg.AssetCheckResult(passed=repeated.is_empty(),
                                metadata={"days": str(days), "duplicated_keys": repeated.height,
                                          "examples": dg.MetadataValue.json(repeated.head(5).to_dicts())})

@@ -12,7 +12,7 @@ starts; the table is then what integrating the whole lake gives (the tests compa
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timezone
+from datetime import datetime, time, timezone
 
 import polars as pl
 
@@ -45,18 +45,24 @@ def windows(settings: Settings, days: DaySet) -> list[Window]:
     """One window per range of ``days``: back to the earliest of the sensors' last reading day
     before the range, forward to the latest of their first reading day after it. A superset per
     sensor (one sensor's long silence widens everyone's window): exact, at worst slower."""
-    rows = _chimney_rows(settings).select("source_id", "event_date")
+    reading_days = _chimney_rows(settings).select("source_id", "event_date").unique().collect(engine="streaming")
     found = []
     for span in days.ranges:
-        bounds = pl.concat([
-            rows.filter(pl.col("event_date") < span.first).group_by("source_id").agg(pl.col("event_date").max())
-            .select(pl.col("event_date").min().alias("before"), pl.lit(None, pl.Date).alias("after")),
-            rows.filter(pl.col("event_date") > span.last).group_by("source_id").agg(pl.col("event_date").min())
-            .select(pl.lit(None, pl.Date).alias("before"), pl.col("event_date").max().alias("after")),
-        ]).select(pl.col("before").min(), pl.col("after").max()).collect().row(0)
-        first, last = bounds[0] or span.first, bounds[1] or span.last
+        before = (reading_days.filter(pl.col("event_date") < span.first).group_by("source_id")
+                  .agg(pl.col("event_date").max())["event_date"].min())
+        after = (reading_days.filter(pl.col("event_date") > span.last).group_by("source_id")
+                 .agg(pl.col("event_date").min())["event_date"].max())
+        first, last = before or span.first, after or span.last
         found.append(Window(read=Days(first, last), replace=Days(first, span.last)))
     return found
+
+
+def _current(settings: Settings, site_data_version: str) -> bool:
+    """Whether ``chimney_co2`` exists and every row of it was computed with this site data."""
+    if not warehouse.has_table(settings.warehouse_path, TABLE):
+        return False
+    versions = warehouse.query(settings.warehouse_path, f"SELECT DISTINCT site_data_version FROM {TABLE}")
+    return set(versions["site_data_version"].to_list()) <= {site_data_version}
 
 
 def _hour_bounds(days: Days) -> tuple[datetime, datetime]:
@@ -66,13 +72,13 @@ def _hour_bounds(days: Days) -> tuple[datetime, datetime]:
 
 def silver_to_chimney_co2(settings: Settings, days: DaySet | None = None) -> StageResult:
     """Recompute ``chimney_co2`` for the hours that new readings on ``days`` change (every hour
-    without ``days``, or before the table exists), each row with the site-data version of the
+    without ``days``, before the table exists or when the pinned site data changed), each row with the site-data version of the
     chimney geometry it was computed with. The details carry the self-check (:func:`self_check`)
     of the readings read, so the flows are computed once for both."""
-    incremental = days is not None and warehouse.has_table(settings.warehouse_path, TABLE)
+    site_data = load_site_data(settings.factors_dir, settings.site_data_release)
+    incremental = days is not None and _current(settings, site_data.version)  # new geometry: every hour again
     spans = windows(settings, days) if incremental else []
     read = DaySet.of(d for w in spans for d in w.read.dates()) if incremental else None
-    site_data = load_site_data(settings.factors_dir, settings.site_data_release)
     readings = _chimney_rows(settings, read).select(COLUMNS).collect(engine="streaming")
     flows = chimney_flows(readings, site_data.chimneys)
     hourly = integrate_hourly(flows, settings.chimney_max_gap_seconds).with_columns(

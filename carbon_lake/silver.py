@@ -14,6 +14,7 @@ import polars as pl
 
 from carbon_lake.contracts import BRONZE_SCHEMA, SILVER_SCHEMA, ContractError
 from carbon_lake.days import Days, DaySet, event_date
+from carbon_lake.lake import data_files, rows_by_day
 from carbon_lake.regions import region_mapping
 from carbon_lake.rules import READING_KEY as KEY, ROW_KEY
 from carbon_lake.units import units_for
@@ -120,23 +121,31 @@ def cross_day_copies(bronze_files: list[str], days: Days | DaySet) -> pl.DataFra
                       {"days": DaySet.of(days).dates()})
 
 
-def repeated_keys(silver_files: list[str], days: Days | DaySet | None = None) -> pl.DataFrame:
-    """``(source_id, event_id, metric, copies)`` for every silver row key (:data:`ROW_KEY`: one metric of
-    one reading) held more than once, on any days; with ``days``, only the keys held on those days.
+def repeated_keys(silver: Path, days: Days | DaySet | None = None, lookup_below: float = 0.1) -> pl.DataFrame:
+    """``(source_id, event_id, metric, copies)`` for every row key (:data:`ROW_KEY`: one metric of
+    one reading) that the Delta table ``silver`` holds more than once, on any days; with ``days``,
+    only the repeated keys held on one of those days.
 
     The days a run wrote are the only place a new repeat can come from (the other days are as
-    they were when their own run checked them), so a run asks about its days: the lake's keys
-    are then scanned against the few of the run rather than grouped, all of them, in memory."""
-    if not silver_files:
+    they were when their own run checked them), so a run asks about its days. When they hold
+    less than ``lookup_below`` of the table's rows, their keys are looked up among the lake's
+    (a scan against a small hash table); otherwise every key is grouped, which DuckDB spills to
+    disk past its memory limit, where looking up most of the lake in itself would not fit."""
+    files = data_files(silver)
+    if not files:
         return pl.DataFrame(schema={"source_id": pl.Utf8, "event_id": pl.Utf8, "metric": pl.Utf8, "copies": pl.Int64})
-    keys, params = ", ".join(ROW_KEY), {}
-    source = "keyed"
+    keys, source, having, params = ", ".join(ROW_KEY), "keyed", "", {}
     if days is not None:
-        source = (f"keyed SEMI JOIN (SELECT DISTINCT {keys} FROM keyed WHERE list_contains($days, event_date))"
-                  f" USING ({keys})")
         params = {"days": DaySet.of(days).dates()}
-    return _over_keys(silver_files, f" SELECT {keys}, count(*) AS copies FROM {source}"
-                                    " GROUP BY ALL HAVING count(*) > 1 ORDER BY ALL", params)
+        by_day = rows_by_day(silver)
+        if sum(by_day.get(day, 0) for day in params["days"]) < lookup_below * sum(by_day.values()):
+            source = (f"keyed SEMI JOIN (SELECT DISTINCT {keys} FROM keyed WHERE list_contains($days, event_date))"
+                      f" USING ({keys})")
+        else:
+            having = " AND bool_or(list_contains($days, event_date))"
+    return _over_keys(files, f" SELECT {keys}, count(*) AS copies FROM {source}"
+                             f" GROUP BY ALL HAVING count(*) > 1{having} ORDER BY ALL", params)
+
 
 
 def unit_mapping(pairs: pl.DataFrame, factors_dir: Path) -> pl.DataFrame:

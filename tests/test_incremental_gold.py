@@ -13,7 +13,7 @@ from assets.runs import materialize
 from carbon_lake import warehouse
 from carbon_lake.contracts import SILVER_SCHEMA
 from carbon_lake.days import DaySet
-from carbon_lake.lake import data_files, read_table, replace_days
+from carbon_lake.lake import read_table, replace_days
 from carbon_lake.landing import LandingWriter, records_now
 from carbon_lake.pipeline import Tables, emissions_to_kpis
 from carbon_lake.silver import repeated_keys
@@ -74,12 +74,14 @@ def test_the_key_check_of_a_run_sees_its_days_against_the_whole_lake(settings):
     forged = rows.filter(pl.col("event_id") == "1").with_columns(pl.lit(date(2026, 11, 22)).alias("event_date"))
     replace_days(silver, rows.filter(pl.col("event_id") == "2").vstack(forged), SILVER_SCHEMA,
                  DaySet.parse("2026-11-22"))
-    files = data_files(silver)
-    whole = repeated_keys(files)
+    whole = repeated_keys(silver)
     assert set(whole["event_id"]) == {"1"} and set(whole["copies"]) == {2}
-    assert repeated_keys(files, DaySet.parse("2026-11-20")).equals(whole), "day 20's keys, counted on every day"
-    assert repeated_keys(files, DaySet.parse("2026-11-22")).equals(whole)
-    assert repeated_keys(files, DaySet.parse("2026-11-21")).is_empty(), "a day without the key is not blamed"
+    for plan, lookup_below in (("looked up", 1.0), ("grouped", 0.0)):  # both ways to ask about a few days
+        assert repeated_keys(silver, DaySet.parse("2026-11-20"), lookup_below).equals(whole), \
+            f"{plan}: day 20's keys, counted on every day"
+        assert repeated_keys(silver, DaySet.parse("2026-11-22"), lookup_below).equals(whole), plan
+        assert repeated_keys(silver, DaySet.parse("2026-11-21"), lookup_below).is_empty(), \
+            f"{plan}: a day without the key is not blamed"
 
 
 def chimney(device: str, event_id: str, ts: str, ppm: float) -> tuple[str, bytes]:
