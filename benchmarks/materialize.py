@@ -147,7 +147,9 @@ def one_lake(workdir: Path, readings: int, layout: str, args: argparse.Namespace
     home = workdir / f"{layout}-{readings}"
     calendar = bench.scattered_calendar(args.scattered_days, args.scattered_span) if layout == "scattered" else None
     bench.log(f"{layout} {readings:,}: generating landing files")
-    generated = bench.generate(home, readings, args.file_readings, 100, 30, 0.01, calendar)
+    # the generator's window has one day per calendar day: with 30, only the first 30 days drawn would be used
+    generated = bench.generate(home, readings, args.file_readings, 100, len(calendar) if calendar else 30, 0.01,
+                               calendar)
     bench.release_files(home, 10**9)
     bench.log(f"{layout} {readings:,}: floor")
     low = floor(home, workdir)
