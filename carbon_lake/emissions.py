@@ -234,16 +234,30 @@ def apply_factors(silver: pl.DataFrame, release: FactorRelease, factors_dir: Pat
         .select(*silver.columns, "reason", "reason_code")
     )
     coverage = (
-        resolved.group_by(event_date(), "scope", "category", "method", "factor_activity",
-                          pl.col("region").fill_null("GLOBAL"))
+        resolved.group_by(event_date(), *COVERAGE_KEY[1:-1], pl.col("region").fill_null("GLOBAL"))
         .agg(pl.len().alias("lines"), pl.col("factor_id").is_not_null().sum().alias("covered"),
              pl.col("factor_fallback").is_not_null().sum().alias("fell_back"),
              *[(pl.col("factor_fallback") == kind).sum().alias(kind) for kind in FALLBACKS],
              pl.col("required").first())
         .with_columns((pl.col("lines") - pl.col("covered")).alias("uncovered"), pl.lit(release.version).alias("factor_release"))
-        .sort("event_date", "scope", "category", "method", "region", nulls_last=True)
     )
-    return Priced(emissions, unmatched, coverage)
+    return Priced(emissions, unmatched, _in_order(coverage))
+
+
+# What a factor_coverage row counts lines of, and the counts.
+COVERAGE_KEY = ("event_date", "scope", "category", "method", "factor_activity", "region")
+COVERAGE_COUNTS = ("lines", "covered", "fell_back", *FALLBACKS, "uncovered")
+
+
+def add_up_coverage(pieces: pl.DataFrame) -> pl.DataFrame:
+    """The coverage of readings priced in pieces (``apply_factors`` on each), as if priced at once."""
+    summed = pieces.group_by(COVERAGE_KEY).agg(*[pl.col(c).sum() for c in COVERAGE_COUNTS],
+                                               pl.col("required", "factor_release").first())
+    return _in_order(summed.select(pl.col(name).cast(dtype) for name, dtype in pieces.schema.items()))
+
+
+def _in_order(coverage: pl.DataFrame) -> pl.DataFrame:
+    return coverage.sort("event_date", "scope", "category", "method", "region", nulls_last=True)
 
 
 def scope_totals(emissions: pl.DataFrame) -> pl.DataFrame:

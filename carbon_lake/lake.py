@@ -7,12 +7,13 @@ about twice as fast as handing delta-rs one Arrow table, and a lazy frame is nev
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from datetime import date
 from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
-from deltalake import DeltaTable
+from deltalake import DeltaTable, write_deltalake
 
 from carbon_lake.days import Days, DaySet
 
@@ -62,17 +63,51 @@ def write_table(path: Path, frame: pl.DataFrame | pl.LazyFrame, schema: pa.Schem
     return DeltaTable(str(path)).version()
 
 
-def replace_days(path: Path, frame: pl.DataFrame | pl.LazyFrame, schema: pa.Schema, days: Days | DaySet) -> int:
+def replace_days(path: Path, frame: pl.DataFrame | pl.LazyFrame | Iterable[pl.DataFrame], schema: pa.Schema,
+                 days: Days | DaySet) -> int:
     """Replace exactly ``days`` of a table partitioned by ``event_date`` with ``frame``'s rows
-    (Delta's replaceWhere: one atomic commit, however scattered the days; other days are not touched)."""
+    (Delta's replaceWhere: one atomic commit, however scattered the days; other days are not touched).
+
+    ``frame`` may be an iterable of frames, computed one by one while delta-rs writes them: a
+    day too big to compute at once is still replaced in one commit, holding one piece at a time.
+    An exception while computing a piece aborts the write (nothing is committed) and is re-raised."""
     days = DaySet.of(days)
-    if not table_exists(path):
-        return write_table(path, frame, schema, "append", partition_by=PARTITION)
-    if isinstance(frame, pl.DataFrame) and frame.is_empty() and not set(days.dates()) & set(rows_by_day(path)):
-        return DeltaTable(str(path)).version()  # nothing to remove, nothing to add: no empty commit
-    _shaped(frame, schema).sink_delta(str(path), mode="overwrite", delta_write_options={"predicate": days.predicate(),
-                                                                                      "schema_mode": "merge"})
+    if isinstance(frame, pl.DataFrame | pl.LazyFrame):
+        if not table_exists(path):
+            return write_table(path, frame, schema, "append", partition_by=PARTITION)
+        if isinstance(frame, pl.DataFrame) and frame.is_empty() and not set(days.dates()) & set(rows_by_day(path)):
+            return DeltaTable(str(path)).version()  # nothing to remove, nothing to add: no empty commit
+        _shaped(frame, schema).sink_delta(str(path), mode="overwrite",
+                                          delta_write_options={"predicate": days.predicate(), "schema_mode": "merge"})
+        return DeltaTable(str(path)).version()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    options: dict[str, object] = ({"mode": "overwrite", "predicate": days.predicate(), "schema_mode": "merge"}
+                                  if table_exists(path) else {"mode": "append", "partition_by": [PARTITION]})
+    failed: list[BaseException] = []
+    stream = pa.RecordBatchReader.from_batches(_arrow_schema(schema), _record_batches(frame, schema, failed))
+    try:
+        write_deltalake(str(path), stream, **options)
+    except Exception:
+        if failed:  # delta-rs reports a failing stream as its own error: give the caller the real one
+            raise failed[0] from None
+        raise
     return DeltaTable(str(path)).version()
+
+
+def _arrow_schema(schema: pa.Schema) -> pa.Schema:
+    """The Arrow schema Polars hands over for frames shaped to ``schema`` (its string and list types)."""
+    return _shaped(pl.DataFrame(schema=frame_types(schema)), schema).collect().to_arrow().schema
+
+
+def _record_batches(frames: Iterable[pl.DataFrame], schema: pa.Schema,
+                    failed: list[BaseException]) -> Iterator[pa.RecordBatch]:
+    target = _arrow_schema(schema)
+    try:
+        for frame in frames:
+            yield from _shaped(frame, schema).collect().to_arrow().cast(target).to_batches()
+    except BaseException as exc:
+        failed.append(exc)
+        raise
 
 
 def rows_by_day(path: Path) -> dict[date, int]:

@@ -22,8 +22,8 @@ from carbon_lake.bronze import parse_each
 from carbon_lake.contracts import (BRONZE_TABLE_SCHEMA, DEVICE_STATUS_SCHEMA, EMISSIONS_COLUMNS, EMISSIONS_SCHEMA,
                                    FIRST_EVENT_DATE, QUARANTINE_SCHEMA, SILVER_SCHEMA, UNSYNCED_CLOCK)
 from carbon_lake.days import Days, DaySet, contiguous, event_date
-from carbon_lake.emissions import apply_factors, scope_totals
-from carbon_lake.factors import all_factors, load_release
+from carbon_lake.emissions import add_up_coverage, apply_factors, scope_totals
+from carbon_lake.factors import FactorRelease, all_factors, load_release
 from carbon_lake.kpis import parse_weights, sustainability_score, vertical_kpis
 from carbon_lake.lake import (PARTITION, data_files, read_table, replace_days, rows_by_day, scan_table,
                               table_version, write_table)
@@ -32,7 +32,7 @@ from carbon_lake.quarantine import STAGES, quarantine_frame, reasons, with_raw
 from carbon_lake.settings import Settings
 from carbon_lake.rules import LOCATION, MARKET, READING_KEY
 from carbon_lake.silver import cross_day_copies, to_silver
-from carbon_lake.site_data import load_site_data
+from carbon_lake.site_data import SiteData, load_site_data
 from carbon_lake.validation import EMISSIONS_CONTRACT, SILVER_CONTRACT, combine_violations, violations
 
 LEDGER_SCHEMA = pa.schema(
@@ -192,13 +192,18 @@ class _Totals:
     by_day: dict[str, float] = field(default_factory=dict)
     violations: list[pl.DataFrame] = field(default_factory=list)
     preview: pl.DataFrame | None = None
+    absorbed: int = 0  # silver: duplicate copies of a reading
+    co2e: Counter = field(default_factory=Counter)  # emissions: kg CO2e by scope 2 method
+    coverage: list[pl.DataFrame] = field(default_factory=list)  # emissions: factor coverage of each piece
 
     def add(self, rows_in: int, written: pl.DataFrame, rejected: pl.DataFrame, by_day: pl.Expr,
-            contract: DataFrameSchema) -> None:
+            contract: DataFrameSchema, absorbed: int = 0) -> None:
         self.rows_in += rows_in
+        self.absorbed += absorbed
         self.rows_out += written.height
         self.quarantined.update(reasons(rejected))
-        self.by_day.update(_by_day(written, by_day))
+        for day, value in _by_day(written, by_day).items():  # a day's pieces add up
+            self.by_day[day] = round(self.by_day.get(day, 0.0) + value, 3)
         self.violations.append(violations(contract, written))
         if self.preview is None or self.preview.is_empty():
             self.preview = written.head(10)
@@ -208,11 +213,28 @@ class _Totals:
                            details=details, preview=self.preview, violations=combine_violations(self.violations))
 
 
+def _by_reading(rows: pl.DataFrame, max_rows: int) -> Iterator[pl.DataFrame]:
+    """``rows`` in pieces of about ``max_rows``, every row of one reading in the same piece.
+
+    A day partition is the unit a stage replaces, but a day can hold more rows than fit in
+    memory through a stage's joins; pieces cut by a hash of the reading key keep what the
+    stages decide per reading (which copy landed first, which lines a reading makes) whole."""
+    pieces = -(-rows.height // max_rows)
+    if pieces <= 1:
+        yield rows
+        return
+    piece_of = pl.struct(READING_KEY).hash(seed=0) % pieces
+    keyed = rows.with_columns(piece_of.alias("_piece"))
+    for piece in range(pieces):
+        yield keyed.filter(pl.col("_piece") == piece).drop("_piece")
+
+
 def bronze_to_silver(settings: Settings, days: Days | DaySet) -> StageResult:
     """Silver for ``days``: deduplicated, validated, canonical units; other days are untouched.
 
     The range is done in slices of about ``settings.chunk_rows`` bronze rows, each replaced in
-    one commit, so memory does not grow with the range. The first landed copy of a reading wins
+    one commit; a day with more rows is computed in pieces that stream into its commit. So
+    memory grows with neither the range nor the size of a day. The first landed copy of a reading wins
     across all days: copies of the same ``(source_id, event_id)`` dated on other days are found
     through the key columns (:func:`cross_day_copies`) and read too, so a reused id is
     quarantined in whichever day holds the later copy.
@@ -220,7 +242,7 @@ def bronze_to_silver(settings: Settings, days: Days | DaySet) -> StageResult:
     tables, days = Tables(settings), DaySet.of(days)
     bronze = scan_table(tables.bronze, BRONZE_TABLE_SCHEMA)
     copies = cross_day_copies(data_files(tables.bronze), days)
-    totals, duplicates = _Totals(), 0
+    totals = _Totals()
     for part in days.split(rows_by_day(tables.bronze), settings.chunk_rows):
         on_days = bronze.filter(part.holds_date()).collect()
         elsewhere = copies.filter(~part.holds_date()).join(copies.filter(part.holds_date()).select(READING_KEY), on=READING_KEY,
@@ -229,17 +251,26 @@ def bronze_to_silver(settings: Settings, days: Days | DaySet) -> StageResult:
             others = Days(min(elsewhere["event_date"]), max(elsewhere["event_date"]))
             on_days = pl.concat([on_days, bronze.filter(others.holds_date() & ~part.holds_date())
                                  .join(elsewhere.lazy().select(READING_KEY).unique(), on=READING_KEY, how="semi").collect()])
-        silver, rejected, absorbed = to_silver(on_days.drop("event_date"), settings.factors_dir)
-        silver = silver.filter(part.holds_ts())
-        rejected = rejected.filter(part.holds_ts()).with_columns(event_date())
-        replace_days(tables.quarantine("silver"), quarantine_frame("silver", with_raw(settings.home, rejected)),
+        rejects: list[pl.DataFrame] = []
+        replace_days(tables.silver, _silver_pieces(settings, on_days, part, totals, rejects), SILVER_SCHEMA, part)
+        replace_days(tables.quarantine("silver"), quarantine_frame("silver", with_raw(settings.home, pl.concat(rejects))),
                      QUARANTINE_SCHEMA, part)
-        replace_days(tables.silver, silver, SILVER_SCHEMA, part)
-        totals.add(on_days.filter(part.holds_date()).height, silver, rejected, pl.len(), SILVER_CONTRACT)
-        duplicates += absorbed
-    return totals.result({"days": str(days), "duplicates_absorbed": duplicates, "readings_by_day": totals.by_day,
+    return totals.result({"days": str(days), "duplicates_absorbed": totals.absorbed, "readings_by_day": totals.by_day,
                           "bronze_version": table_version(tables.bronze),
                           "silver_version": table_version(tables.silver)})
+
+
+def _silver_pieces(settings: Settings, on_days: pl.DataFrame, part: DaySet, totals: _Totals,
+                   rejects: list[pl.DataFrame]) -> Iterator[pl.DataFrame]:
+    """Silver of ``part`` from its bronze rows ``on_days``, piece by piece as :func:`replace_days`
+    writes them; the counts go to ``totals`` and the rows rejected to ``rejects``."""
+    for piece in _by_reading(on_days, settings.chunk_rows):
+        silver, rejected, absorbed = to_silver(piece.drop("event_date"), settings.factors_dir)
+        silver = silver.filter(part.holds_ts())
+        rejected = rejected.filter(part.holds_ts()).with_columns(event_date())
+        totals.add(piece.filter(part.holds_date()).height, silver, rejected, pl.len(), SILVER_CONTRACT, absorbed)
+        rejects.append(rejected)
+        yield silver
 
 
 def scan_silver(settings: Settings, days: Days | DaySet | None = None) -> pl.LazyFrame:
@@ -259,26 +290,21 @@ def scan_emissions(settings: Settings) -> pl.LazyFrame:
 
 def silver_to_emissions(settings: Settings, days: Days | DaySet) -> StageResult:
     """Apply the pinned factor release to silver of ``days``: replace those days of the
-    ``emissions`` table (slice by slice, like silver), of its quarantine and of ``factor_coverage``,
+    ``emissions`` table (slice by slice and piece by piece, like silver), of its quarantine and of ``factor_coverage``,
     then point the warehouse's ``emissions`` view at the new version."""
     tables, days = Tables(settings), DaySet.of(days)
     release = load_release(settings.factors_dir, settings.factor_release)
     site_data = load_site_data(settings.factors_dir, settings.site_data_release)
-    totals, coverage, co2e = _Totals(), [], Counter()
+    totals = _Totals()
     for part in days.split(rows_by_day(tables.silver), settings.chunk_rows):
+        unmatched: list[pl.DataFrame] = []
         silver = scan_silver(settings, part).collect()
-        priced = apply_factors(silver, release, settings.factors_dir, site_data)
-        written = priced.emissions.select(EMISSIONS_COLUMNS)
+        replace_days(tables.emissions, _priced_pieces(settings, silver, release, site_data, totals, unmatched),
+                     EMISSIONS_SCHEMA, part)
         replace_days(tables.quarantine("emissions"),
-                     quarantine_frame("emissions", with_raw(settings.home, priced.unmatched.with_columns(event_date()))),
+                     quarantine_frame("emissions", with_raw(settings.home, pl.concat(unmatched).with_columns(event_date()))),
                      QUARANTINE_SCHEMA, part)
-        replace_days(tables.emissions, written, EMISSIONS_SCHEMA, part)
-        location = pl.col("co2e_kg").filter(LOCATION).sum()  # the per-day series: nothing counted twice
-        totals.add(silver.height, written, priced.unmatched, location, EMISSIONS_CONTRACT)
-        co2e.update(written.select(location.alias("location"),
-                                   pl.col("co2e_kg").filter(MARKET).sum().alias("market")).row(0, named=True))
-        coverage.append(priced.coverage)
-    coverage_table = pl.concat(coverage)
+    coverage_table = add_up_coverage(pl.concat(totals.coverage))
     warehouse.replace_range(settings.warehouse_path, {"factor_coverage": coverage_table}, "event_date",
                             _bounds(days))
     warehouse.replace_parquet_view(settings.warehouse_path, "emissions", data_files(tables.emissions),
@@ -288,8 +314,24 @@ def silver_to_emissions(settings: Settings, days: Days | DaySet) -> StageResult:
                           "site_data_version": site_data.version,
                           "silver_version": table_version(tables.silver),
                           "emissions_version": table_version(tables.emissions),
-                          "co2e_kg_location": co2e["location"], "co2e_kg_market": co2e["market"],
+                          "co2e_kg_location": totals.co2e["location"], "co2e_kg_market": totals.co2e["market"],
                           "co2e_kg_by_day": totals.by_day, "factor_coverage": _coverage_share(coverage_table)})
+
+
+def _priced_pieces(settings: Settings, silver: pl.DataFrame, release: FactorRelease, site_data: SiteData,
+                   totals: _Totals, unmatched: list[pl.DataFrame]) -> Iterator[pl.DataFrame]:
+    """Emission lines of ``silver``, piece by piece as :func:`replace_days` writes them; the counts,
+    sums and coverage go to ``totals`` and the readings no factor covers to ``unmatched``."""
+    location = pl.col("co2e_kg").filter(LOCATION).sum()  # the per-day series: nothing counted twice
+    for piece in _by_reading(silver, settings.chunk_rows):
+        priced = apply_factors(piece, release, settings.factors_dir, site_data)
+        written = priced.emissions.select(EMISSIONS_COLUMNS)
+        totals.add(piece.height, written, priced.unmatched, location, EMISSIONS_CONTRACT)
+        totals.co2e.update(written.select(location.alias("location"),
+                                          pl.col("co2e_kg").filter(MARKET).sum().alias("market")).row(0, named=True))
+        totals.coverage.append(priced.coverage)
+        unmatched.append(priced.unmatched)
+        yield written
 
 
 def _by_day(frame: pl.DataFrame, value: pl.Expr) -> dict[str, float]:

@@ -54,8 +54,9 @@ class Settings:
     metrics_port: int | None = None
     microbatch_seconds: int = 30
     # Metric rows a stage holds in memory at once: a long range of days is processed in slices
-    # of about this many rows (about 3 GB of peak RSS per million; a busier day is one slice alone).
-    chunk_rows: int = 500_000
+    # of about this many rows, a busier day in pieces of it (about 1.6 GB of peak RSS at 250k,
+    # measured in benchmarks/README.md; half the rows was no slower).
+    chunk_rows: int = 250_000
     # Landing files decoded at once, one thread and one DuckDB decoder each (see bronze.parse_each).
     decode_workers: int = 2
     landing_freshness_seconds: int = 900  # older newest landing file: the stream has stalled

@@ -46,3 +46,24 @@ def test_replacing_scattered_days_is_one_commit_that_leaves_the_days_between_alo
     assert table_version(table) == before + 1
     assert rows_by_day(table) == {jan: 2, feb: 1, mar: 1}
     assert read_table(table, QUARANTINE_SCHEMA).filter(pl.col("event_date") == feb)["landing_file"].to_list() == ["f1"]
+
+
+def test_a_day_written_in_pieces_is_one_commit_and_a_failing_piece_commits_nothing(tmp_path):
+    """A day too big for one frame is computed piece by piece while delta-rs writes it: readers
+    see the old day or the whole new one, never part of it."""
+    table = tmp_path / "quarantine"
+    jan, feb = date(2026, 1, 5), date(2026, 2, 5)
+    write_table(table, _rows(jan, feb), QUARANTINE_SCHEMA, "append", partition_by="event_date")
+    before = table_version(table)
+
+    replace_days(table, (_rows(*[jan] * n) for n in (2, 0, 3)), QUARANTINE_SCHEMA, Days(jan, jan))
+    assert table_version(table) == before + 1
+    assert rows_by_day(table) == {jan: 5, feb: 1}
+
+    def failing():
+        yield _rows(jan)
+        raise ValueError("piece 2: metrics.kwh: expected a number, got 'x'")
+
+    with pytest.raises(ValueError, match="piece 2"):
+        replace_days(table, failing(), QUARANTINE_SCHEMA, Days(jan, jan))
+    assert table_version(table) == before + 1 and rows_by_day(table) == {jan: 5, feb: 1}

@@ -63,7 +63,7 @@ def run_stages(settings) -> None:
     assert silver.violations.is_empty() and emissions.violations.is_empty()
 
 
-@pytest.mark.parametrize("chunk_rows", [1, 70])  # a day per slice; two days per slice
+@pytest.mark.parametrize("chunk_rows", [20, 70])  # a day per slice, each in two pieces; two days per slice
 def test_a_range_in_slices_leaves_the_same_lake_as_one_pass(settings, tmp_path, chunk_rows):
     landed(settings)
     sliced = replace(settings, home=tmp_path / "sliced", chunk_rows=chunk_rows)
@@ -74,6 +74,7 @@ def test_a_range_in_slices_leaves_the_same_lake_as_one_pass(settings, tmp_path, 
 
     per_day = rows_by_day(Tables(sliced).bronze)
     assert len(per_day) == 5 and 2 < len(DAYS.split(per_day, chunk_rows)) < 6, "the range really was cut"
+    assert chunk_rows > 20 or min(per_day.values()) > chunk_rows, "each day was cut in pieces too"
     assert len(DAYS.split(rows_by_day(Tables(settings).bronze), settings.chunk_rows)) == 1
     whole, parts = lake_after(settings), lake_after(sliced)
     for name, table in whole.items():
