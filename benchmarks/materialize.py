@@ -22,7 +22,8 @@ Then, in this order and on the same files:
    quarantine, no lineage, no Delta commits, no market-based scope 2, no KPIs.
 2. **materialize**: ``carbon-lake materialize --lake <lake>`` in a fresh process with a fresh
    Dagster home (default settings, bytecode cached as an installed service has it). Wall time
-   and the process's peak RSS (``wait4``: the kernel's high-water mark, exact).
+   and the process's peak RSS (``wait4``: the kernel's high-water mark, exact), taken by a
+   small launcher process (see :data:`LAUNCHER`).
 3. **baseline**: the seed's row-by-row Python into SQLite (``benchmarks/pipeline.py``'s worker),
    at sizes up to ``--baseline-max``; above it the rate measured at the largest size run is used.
 4. **checks** (not timed): every generated reading in silver once, and CO2e per scope of the
@@ -117,23 +118,32 @@ def floor(home: Path, scratch: Path) -> dict[str, Any]:
     return {"seconds": seconds, "per_scope": {int(s): [float(c), int(n)] for s, c, n in per_scope}}
 
 
+# Runs argv[2:] and writes its exit code and peak RSS (KiB) to the file argv[1]. Linux keeps a
+# process's RSS high-water mark across fork and exec, so a command started straight from this
+# process (which holds the generated lake's frames, gigabytes at 10M) would report this
+# process's memory as its own; forked from a small launcher, it reports only its own.
+LAUNCHER = ("import os, subprocess, sys; p = subprocess.Popen(sys.argv[2:]); _, status, usage = os.wait4(p.pid, 0); "
+            "open(sys.argv[1], 'w').write(f'{os.waitstatus_to_exitcode(status)} {usage.ru_maxrss}')")
+
+
 def materialize(home: Path) -> dict[str, Any]:
     """``carbon-lake materialize`` as a user runs it, in a fresh process: wall seconds and peak RSS."""
     env = bench.worker_env(home)
     env["DAGSTER_HOME"] = str(home / ".dagster")
     (home / ".dagster").mkdir(parents=True, exist_ok=True)
     command = [str(Path(sys.executable).parent / "carbon-lake"), "materialize", "--lake", str(home)]
-    with tempfile.TemporaryFile("w+") as output:
+    with tempfile.TemporaryFile("w+") as output, tempfile.NamedTemporaryFile("r") as usage:
         started = time.perf_counter()
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, text=True)
-        _, status, usage = os.wait4(process.pid, 0)
+        subprocess.run([sys.executable, "-c", LAUNCHER, usage.name, *command], cwd=ROOT, env=env, stdout=output,
+                       stderr=subprocess.STDOUT, text=True, check=False)
         seconds = time.perf_counter() - started
         output.seek(0)
         text = output.read()
-    if os.waitstatus_to_exitcode(status) != 0:
+        code, peak_kib = (int(part) for part in usage.read().split())
+    if code != 0:
         raise RuntimeError(f"carbon-lake materialize failed:\n{text[-3000:]}")
     runs = [line for line in text.splitlines() if line.startswith("== ")]
-    return {"seconds": seconds, "peak_mb": usage.ru_maxrss / 1024, "runs": runs}
+    return {"seconds": seconds, "peak_mb": peak_kib / 1024, "runs": runs}
 
 
 def agree(a: dict[int, list], b: dict[int, list]) -> float:

@@ -100,6 +100,14 @@ def self_check(flows: pl.DataFrame, rel_tolerance: float) -> dict[str, float | i
             "worst_rel_diff": float(compared["rel_diff"].max() or 0.0), "rel_tolerance": rel_tolerance}
 
 
+def combined(checks: list[dict[str, float | int]], rel_tolerance: float) -> dict[str, float | int]:
+    """The :func:`self_check` of readings checked in parts, as one."""
+    return {"readings_compared": sum(c["readings_compared"] for c in checks),
+            "disagreeing": sum(c["disagreeing"] for c in checks),
+            "worst_rel_diff": max((c["worst_rel_diff"] for c in checks), default=0.0),
+            "rel_tolerance": rel_tolerance}
+
+
 def integrate_hourly(flows: pl.DataFrame, max_gap_s: float) -> pl.DataFrame:
     """kg of CO2 per sensor and UTC hour, with the seconds measured and the seconds in gaps.
 
