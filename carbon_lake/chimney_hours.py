@@ -90,9 +90,9 @@ def silver_to_chimney_co2(settings: Settings, days: DaySet | None = None) -> Sta
     incremental = days is not None and _current(settings, site_data.version)  # new geometry: every hour again
     reported = reading_days(settings)
     rows = dict(reported.group_by("event_date").agg(pl.col("rows").sum()).iter_rows())
-    todo = DaySet.of(days) if incremental else DaySet.of(Days(min(rows), max(rows)) if rows else [])
+    todo = DaySet.of(days) if incremental else DaySet.of(Days(min(rows), max(rows))) if rows else None
     hourly, checks, replaced, flowing = [], [], set(), 0
-    for piece in todo.split(rows, settings.chunk_rows):
+    for piece in todo.split(rows, settings.chunk_rows) if todo else []:
         spans = windows(reported, piece)
         readings = _chimney_rows(settings, DaySet.of(d for w in spans for d in w.read.dates()))
         flows = chimney_flows(readings.select(COLUMNS).collect(engine="streaming"), site_data.chimneys)
